@@ -1,0 +1,1 @@
+"""The K15 RLlib algorithm, imported as ``k15ray.algorithms``."""

@@ -1,0 +1,1 @@
+"""Gymnasium text environments (math, code, vision), imported as ``k15ray.envs``."""

@@ -1,0 +1,1 @@
+"""Ray Serve applications (policy, rewards, sandbox), imported as ``k15ray.serve``."""
