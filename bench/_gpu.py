@@ -1,0 +1,38 @@
+"""Shared set-up of the GPU benchmarks: a random-weight model of a real shape (no downloads)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def qwen2_05b_dir() -> Path:
+    """A Qwen2-0.5B-shaped model with random weights in bf16, saved once per machine.
+
+    ``K15_BENCH_MODEL_DIR`` overrides the location; the default is a temporary directory.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    root = Path(os.environ.get("K15_BENCH_MODEL_DIR") or Path(tempfile.gettempdir()) / "k15-qwen2-0.5b")
+    if (root / "config.json").is_file():
+        return root
+    config = Qwen2Config(
+        vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
+        num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768,
+        rope_theta=1_000_000.0, tie_word_embeddings=True, eos_token_id=151643,
+        bos_token_id=151643,
+    )
+    torch.manual_seed(0)
+    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    model.save_pretrained(root)
+    return root
+
+
+def random_prompts(n: int, length: int, vocab: int = 151000, seed: int = 0) -> list[list[int]]:
+    import random
+
+    rng = random.Random(seed)
+    return [[rng.randrange(100, vocab) for _ in range(length)] for _ in range(n)]
