@@ -15,13 +15,22 @@ def qwen2_05b_dir() -> Path:
     import torch
     from transformers import AutoModelForCausalLM, Qwen2Config
 
-    root = Path(os.environ.get("K15_BENCH_MODEL_DIR") or Path(tempfile.gettempdir()) / "k15-qwen2-0.5b")
+    root = Path(
+        os.environ.get("K15_BENCH_MODEL_DIR") or Path(tempfile.gettempdir()) / "k15-qwen2-0.5b"
+    )
     if (root / "config.json").is_file():
         return root
     config = Qwen2Config(
-        vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
-        num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=32768,
-        rope_theta=1_000_000.0, tie_word_embeddings=True, eos_token_id=151643,
+        vocab_size=151936,
+        hidden_size=896,
+        intermediate_size=4864,
+        num_hidden_layers=24,
+        num_attention_heads=14,
+        num_key_value_heads=2,
+        max_position_embeddings=32768,
+        rope_theta=1_000_000.0,
+        tie_word_embeddings=True,
+        eos_token_id=151643,
         bos_token_id=151643,
     )
     torch.manual_seed(0)

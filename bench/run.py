@@ -34,7 +34,11 @@ def machine() -> str:
 
 
 def available() -> list[str]:
-    return sorted(p.stem for p in HERE.glob("*.py") if p.stem not in {"run", "__init__"} and not p.stem.startswith("_"))
+    return sorted(
+        p.stem
+        for p in HERE.glob("*.py")
+        if p.stem not in {"run", "__init__"} and not p.stem.startswith("_")
+    )
 
 
 def run_one(name: str) -> dict[str, Any]:

@@ -36,8 +36,13 @@ def run() -> dict[str, Any]:
 
     model_dir = qwen2_05b_dir()
     learner = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16).cuda()
-    backend = VLLMBackend(model_dir, gpu_memory_utilization=0.4, skip_tokenizer_init=True,
-                          enable_sleep_mode=True, sleep_level=2)
+    backend = VLLMBackend(
+        model_dir,
+        gpu_memory_utilization=0.4,
+        skip_tokenizer_init=True,
+        enable_sleep_mode=True,
+        sleep_level=2,
+    )
     version = [0]
 
     def push(state: dict[str, Any]) -> None:
@@ -59,9 +64,14 @@ def run() -> dict[str, Any]:
     push(gpu_state)
     full_cycle = _median_seconds(cycle, 3)
     return {
-        "value": round(ours, 4), "unit": "s", "baseline": round(host, 4),
-        "ratio": round(host / ours, 2), "weights_gb": round(n_bytes / 1e9, 3),
-        "sleep_level2_s": round(sleep_s, 3), "wake_s": round(wake_s, 3),
+        "value": round(ours, 4),
+        "unit": "s",
+        "baseline": round(host, 4),
+        "ratio": round(host / ours, 2),
+        "weights_gb": round(n_bytes / 1e9, 3),
+        "sleep_level2_s": round(sleep_s, 3),
+        "wake_s": round(wake_s, 3),
         "sleep_wake_load_cycle_s": round(full_cycle, 3),
-        "model": "Qwen2-0.5B shape, random bf16 weights", "target_s": 0.2,
+        "model": "Qwen2-0.5B shape, random bf16 weights",
+        "target_s": 0.2,
     }

@@ -150,6 +150,8 @@ class SamplingParams:
     stop_token_ids: tuple[int, ...] = ()
     seed: int | None = None
     detect_repeats: bool = True
+    ignore_eos: bool = False
+    """Generate exactly ``max_new_tokens``, ignoring stop tokens (forced lengths in benchmarks)."""
 
 
 @runtime_checkable

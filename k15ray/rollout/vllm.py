@@ -6,8 +6,11 @@ log-probs of the sampled tokens and finish reasons out.
 
 * Log-probs are vLLM's ``raw_logprobs`` (log-softmax of the unprocessed logits), the same quantity the
   HF backend reports and the learner recomputes as the reference log-probs of theta_i.
-* Repeat detection uses vLLM's own ``RepetitionDetectionParams`` (an n-gram period check in the
-  scheduler), so a looping sample stops inside the engine, as early as the HF backend's detector.
+* Repeat detection: generation runs in chunks of ``repeat_check_tokens``; after each chunk the new
+  tokens go through ``first_loop_end``, the batch form of the HF backend's streaming
+  ``RepeatDetector``, so a looping sample ends with exactly the tokens the HF backend would keep and
+  wastes at most one chunk. (vLLM's own ``RepetitionDetectionParams`` runs a Python check per token
+  per request inside the scheduler, which costs more than a decode step at batch 256.)
 * Colocated training and inference (paper 2.6.3): the engine runs in the learner's process
   (``VLLM_ENABLE_V1_MULTIPROCESSING=0``), ``sleep()`` frees its GPU memory while the learner trains
   (level 2 discards weights and KV cache, since fresh weights are loaded anyway) and
@@ -23,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from k15ray.config.repeat import RepeatConfig
+from k15ray.rollout.repeat import first_loop_end
 from k15ray.types import BackendFinish, GenerationRequest, GenerationResult, SamplingParams
 
 _FINISH: dict[str, BackendFinish] = {"stop": "stop", "length": "length", "repetition": "repeat"}
@@ -42,7 +47,11 @@ class VLLMBackend:
             when colocated).
         sleep_level: 1 keeps a CPU copy of the weights while asleep, 2 discards them (colocated
             training reloads the weights after every update anyway).
-        repeat_max_period / repeat_min_repeats: vLLM's repetition detection (0 disables it).
+        repeat_config: ``k15ray.config.repeat.RepeatConfig`` (None: its defaults), mapped onto vLLM's
+            repetition detection (period <= max_period repeated >= min_repeats times) and used when
+            ``SamplingParams.detect_repeats`` is set.
+        repeat_check_tokens: tokens generated between two repeat checks (the most a looping sample
+            can waste).
         engine_kwargs: passed through to ``vllm.LLM``.
     """
 
@@ -57,15 +66,17 @@ class VLLMBackend:
         dtype: str = "auto",
         seed: int = 0,
         max_model_len: int | None = None,
-        repeat_max_period: int = 0,
-        repeat_min_repeats: int = 0,
+        repeat_config: RepeatConfig | None = None,
+        repeat_check_tokens: int = 256,
         in_process: bool = True,
         **engine_kwargs: Any,
     ) -> None:
         if not Path(model_dir).is_dir():
             raise ValueError(f"{model_dir}: not a directory; pass a Hugging Face model directory")
         if sleep_level not in (1, 2):
-            raise ValueError(f"sleep_level={sleep_level}: use 1 (keep weights on CPU) or 2 (discard)")
+            raise ValueError(
+                f"sleep_level={sleep_level}: use 1 (keep weights on CPU) or 2 (discard)"
+            )
         if in_process:
             # The engine core runs in this process, so update_weights can hand it GPU tensors.
             os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
@@ -90,10 +101,13 @@ class VLLMBackend:
         self._asleep = False
         self._weights_valid = True  # False after a level-2 sleep until update_weights
         self._version = 0
-        self._repeat = (repeat_max_period, repeat_min_repeats)
+        self.repeat_config = repeat_config or RepeatConfig()
+        if repeat_check_tokens < 1:
+            raise ValueError(f"repeat_check_tokens must be >= 1, got {repeat_check_tokens}")
+        self.repeat_check_tokens = repeat_check_tokens
         eos = getattr(self._llm.llm_engine.model_config.hf_config, "eos_token_id", None)
-        self._eos: tuple[int, ...] = tuple(eos) if isinstance(eos, list) else (
-            () if eos is None else (int(eos),)
+        self._eos: tuple[int, ...] = (
+            tuple(eos) if isinstance(eos, list) else (() if eos is None else (int(eos),))
         )
 
     @property
@@ -105,33 +119,36 @@ class VLLMBackend:
         """The underlying ``vllm.LLM`` (for benchmarks against the raw engine)."""
         return self._llm
 
-    def sampling_params(self, request: GenerationRequest, params: SamplingParams) -> Any:
-        """vLLM ``SamplingParams`` for one request: its remaining budget, one log-prob per token."""
+    def sampling_params(
+        self, request: GenerationRequest, params: SamplingParams, max_tokens: int, chunk: int = 0
+    ) -> Any:
+        """vLLM ``SamplingParams`` for one request: ``max_tokens`` new tokens, one log-prob each."""
         from vllm import SamplingParams as VLLMSamplingParams
 
-        extra: dict[str, Any] = {}
-        max_period, min_repeats = self._repeat
-        if params.detect_repeats and max_period > 0 and min_repeats >= 2:
-            from vllm.sampling_params import RepetitionDetectionParams
-
-            extra["repetition_detection"] = RepetitionDetectionParams(
-                max_pattern_size=max_period, min_pattern_size=1, min_count=min_repeats
-            )
+        seed = None
+        if params.seed is not None:
+            seed = _request_seed(params.seed, f"{request.request_id}/{chunk}")
         return VLLMSamplingParams(
             temperature=params.temperature,
             top_p=params.top_p if params.temperature > 0 else 1.0,
-            max_tokens=request.max_new_tokens,
-            stop_token_ids=list(params.stop_token_ids or self._eos),
-            seed=None if params.seed is None else _request_seed(params.seed, request.request_id),
+            max_tokens=max_tokens,
+            stop_token_ids=[] if params.ignore_eos else list(params.stop_token_ids or self._eos),
+            ignore_eos=params.ignore_eos,
+            seed=seed,
             logprobs=0,  # the sampled token's own log-prob only
             detokenize=False,
-            **extra,
         )
 
     def generate(
         self, requests: Sequence[GenerationRequest], params: SamplingParams
     ) -> list[GenerationResult]:
-        """Continue every request's token ids; one result per request, in order."""
+        """Continue every request's token ids; one result per request, in order.
+
+        Generation runs in chunks of ``repeat_check_tokens``; between chunks each sample's new
+        tokens are checked with ``first_loop_end`` (the batch form of ``RepeatDetector``), and a
+        looping sample is cut exactly where the streaming detector would have stopped it and is
+        not continued. vLLM's prefix cache makes continuing a chunk cheap.
+        """
         from vllm.inputs import TokensPrompt
 
         if self._asleep:
@@ -141,30 +158,53 @@ class VLLMBackend:
                 "the engine slept at level 2 and holds no weights: call update_weights(...) before "
                 "generate, or use sleep_level=1"
             )
-        if not requests:
-            return []
-        prompts = [TokensPrompt(prompt_token_ids=list(r.token_ids)) for r in requests]
-        outputs = self._llm.generate(
-            prompts, [self.sampling_params(r, params) for r in requests], use_tqdm=False
+        check = params.detect_repeats and self.repeat_config.enabled
+        chunk = (
+            self.repeat_check_tokens
+            if check
+            else max((r.max_new_tokens for r in requests), default=0)
         )
-        results = []
-        for request, output in zip(requests, outputs, strict=True):
-            completion = output.outputs[0]
-            token_ids = tuple(int(t) for t in completion.token_ids)
-            logprobs = tuple(
-                float(step[token].logprob)
-                for step, token in zip(completion.logprobs or [], token_ids, strict=True)
-            )
-            results.append(
-                GenerationResult(
-                    request_id=request.request_id,
-                    token_ids=token_ids,
-                    logprobs=logprobs,
-                    finish_reason=_FINISH.get(str(completion.finish_reason), "length"),
-                    policy_version=self._version,
+        tokens: list[list[int]] = [[] for _ in requests]
+        logps: list[list[float]] = [[] for _ in requests]
+        finish: list[BackendFinish | None] = [
+            None if r.max_new_tokens > 0 else "length" for r in requests
+        ]
+        round_ = 0
+        while active := [i for i, f in enumerate(finish) if f is None]:
+            prompts = [
+                TokensPrompt(prompt_token_ids=[*requests[i].token_ids, *tokens[i]]) for i in active
+            ]
+            sampling = [
+                self.sampling_params(
+                    requests[i],
+                    params,
+                    min(chunk, requests[i].max_new_tokens - len(tokens[i])),
+                    round_,
                 )
-            )
-        return results
+                for i in active
+            ]
+            outputs = self._llm.generate(prompts, sampling, use_tqdm=False)
+            for i, output in zip(active, outputs, strict=True):
+                completion = output.outputs[0]
+                new = [int(t) for t in completion.token_ids]
+                tokens[i] += new
+                logps[i] += [
+                    float(step[t].logprob)
+                    for step, t in zip(completion.logprobs or [], new, strict=True)
+                ]
+                end = first_loop_end(tokens[i], self.repeat_config) if check else None
+                if end is not None:
+                    del tokens[i][end:], logps[i][end:]
+                    finish[i] = "repeat"
+                elif str(completion.finish_reason) == "stop":
+                    finish[i] = "stop"
+                elif len(tokens[i]) >= requests[i].max_new_tokens:
+                    finish[i] = "length"
+            round_ += 1
+        return [
+            GenerationResult(r.request_id, tuple(t), tuple(lp), f or "length", self._version)
+            for r, t, lp, f in zip(requests, tokens, logps, finish, strict=True)
+        ]
 
     def update_weights(self, state_dict: Mapping[str, Any], version: int) -> None:
         """Load new weights in place (GPU tensors stay on the GPU) and set the policy version."""

@@ -1,0 +1,257 @@
+"""``K15``: the Kimi k1.5 iteration as an RLlib ``Algorithm`` (paper 2.3 and 2.6; DESIGN.md "One iteration").
+
+``training_step`` is the iterative synchronous loop, rollout phase then training phase:
+
+1. ``sampler.sample(n)``: n prompts (uniform | curriculum | prioritized, paper 2.3.4);
+2. the partial-rollout buffer turns them into k requests each, plus the continuations of
+   trajectories carried over from earlier iterations (per-iteration token budget, paper 2.6.2);
+3. the rollout actors generate (``k15ray.rollout``; repeat detection may stop a sample early);
+4. every trajectory of a complete group is scored by the environment: r(x, y, y*);
+5. length penalty (2.3.3) and repeat penalty shape the rewards; the baseline is a group statistic;
+6. the learner (``K15Learner``, RLlib ``TorchLearner``): optimizer reset, reference log-probs of
+   pi_theta_i, minibatch steps on the mirror-descent surrogate (2.3.2), gradient clipping;
+7. the new weights go to the rollout actors through the object store, with a new version;
+8. ``sampler.update`` with each prompt's success rate, metrics, held-out evaluation every N.
+
+Steps 1-5 live in ``RolloutPhase`` (``rollout_phase.py``). RLlib supplies the ``LearnerGroup``,
+checkpoints (``Checkpointable``), metrics and Tune; RLlib's EnvRunners are not used (``Text``
+spaces; DESIGN.md "Ray facts"), so this class overrides the state and resource hooks that
+assume them.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from ray.rllib.algorithms.algorithm import Algorithm
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+from ray.rllib.core import DEFAULT_MODULE_ID
+from ray.rllib.env.env_context import EnvContext
+from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
+from ray.rllib.utils.metrics import LEARNER_RESULTS
+from ray.tune.execution.placement_groups import PlacementGroupFactory
+
+from k15ray.algorithms import metrics as M
+from k15ray.algorithms.config import K15Config
+from k15ray.algorithms.learner import REFERENCE_TOKEN_LOGP
+from k15ray.algorithms.rollout_phase import RolloutPhase
+from k15ray.algorithms.train_batch import build_batch, minibatches
+
+K15_STATE = "k15"
+POLICY_DIR = "policy"
+
+
+class K15(Algorithm):
+    """Online policy mirror descent for LLM reasoning (see the module docstring)."""
+
+    config: K15Config  # type: ignore[assignment]
+
+    @classmethod
+    def get_default_config(cls) -> K15Config:
+        return K15Config()
+
+    @classmethod
+    def default_resource_request(cls, config: Any) -> PlacementGroupFactory:
+        """RLlib's bundles (the main process = learner) plus one bundle per rollout actor, so that
+        the actors fit inside a Tune trial's placement group (DESIGN.md, Ray facts)."""
+        if isinstance(config, AlgorithmConfig):
+            config = config.to_dict()
+        base = super().default_resource_request(config)
+        cfg = cls.get_default_config().update_from_dict(config)
+        rollout = cfg.section("k15_rollout")
+        actors = [{"CPU": float(rollout.num_cpus_per_worker)} for _ in range(rollout.num_workers)]
+        return PlacementGroupFactory(bundles=list(base.bundles) + actors, strategy=cfg.placement_strategy)
+
+    # ------------------------------------------------------------------ setup / teardown
+    def _setup_logdir(self) -> None:
+        """Outside Tune, Trainable would make a directory under ~/ray_results: use
+        ``config.k15_logdir`` (or a fresh temporary directory) instead."""
+        if self._storage:
+            super()._setup_logdir()
+            return
+        logdir = getattr(self.config, "k15_logdir", None)
+        self._logdir = str(logdir) if logdir else tempfile.mkdtemp(prefix="k15-")
+        os.makedirs(self._logdir, exist_ok=True)
+
+    def setup(self, config: Any) -> None:
+        super().setup(config)
+        cfg = self.config
+        torch.set_num_threads(cfg.learner_config.num_threads or os.cpu_count() or 1)
+        self._seed = int(cfg.seed or 0)
+        self._rng = np.random.default_rng(self._seed)
+        random.seed(self._seed)
+        torch.manual_seed(self._seed)
+        self._policy_version = 0
+        self._heldout_env: Any = None
+        self._rollout = RolloutPhase(cfg, self._make_env(), seed=self._seed)
+
+    def _make_env(self, overrides: dict[str, Any] | None = None) -> Any:
+        """An env of ``config.env`` (gym id, Tune-registered name or class) with ``overrides``."""
+        import k15ray.envs  # noqa: F401  (registers the k15/ ids in this process, e.g. a Tune trial)
+
+        env_config = {**dict(self.config.env_config), **(overrides or {})}
+        env = self.env_creator(EnvContext(env_config, worker_index=0))
+        inner = getattr(env, "unwrapped", env)
+        if not hasattr(inner, "prompts") or not callable(getattr(inner, "score", None)):
+            raise ValueError(
+                f"environment {self.config.env!r} has no `prompts` list and `score(prompt, response)` "
+                "method: K15 trains on text envs; subclass k15ray.envs.TextEnv"
+            )
+        return inner
+
+    def cleanup(self) -> None:
+        if getattr(self, "_rollout", None) is not None:
+            self._rollout.shutdown()
+        super().cleanup()
+
+    # ------------------------------------------------------------------ the iteration
+    def training_step(self) -> None:
+        """One k1.5 iteration (module docstring, steps 1-8); logs through ``self.metrics``."""
+        t_start = time.perf_counter()
+        iteration = self.iteration  # 0-based index of the iteration running now
+        values: dict[str, float] = {}
+        groups, rollout_values = self._rollout.collect(iteration, self._policy_version)
+        values.update(rollout_values)
+        if groups:
+            values.update(self._learn(groups))
+            values.update(self._sync_weights())
+        values.update(self._rollout.update_sampler(groups))
+        values.update(self._maybe_evaluate(iteration + 1))
+        values[M.ROLLOUT_POLICY_VERSION] = float(self._policy_version)
+        values[M.PERF_SECONDS_ITERATION] = time.perf_counter() - t_start
+        for key, value in values.items():
+            self.metrics.log_value(key, value, reduce="item")
+
+    def _on_learner(self, fn: Callable[[Any], Any]) -> Any:
+        """Run ``fn(learner)`` on the (local) learner and return its result."""
+        results = self.learner_group.foreach_learner(fn)
+        return next(iter(results)).get()
+
+    def _learn(self, groups: list[Any]) -> dict[str, float]:
+        """Optimizer reset, reference log-probs of pi_theta_i, minibatch steps (paper 2.3.2)."""
+        cfg = self.config.learner_config
+        batch = build_batch(
+            [g.trajectories for g in groups],
+            [[bool(t.reward_details.get("correct", False)) for t in g.trajectories] for g in groups],
+            self.config.section("k15_partial_rollout").loss_mask,
+            self._policy_version,
+            pad_token_id=self._rollout.pad_token_id,
+        )
+        if cfg.reset_optimizer:
+            self._on_learner(lambda learner: learner.reset_optimizer())
+        t0 = time.perf_counter()
+        batch[REFERENCE_TOKEN_LOGP] = self._on_learner(lambda learner: learner.reference_logprobs(batch))
+        t1 = time.perf_counter()
+        steps = 0
+        for _ in range(cfg.num_epochs):
+            for mb in minibatches(batch, cfg.num_minibatches, self._rng):
+                n = int(mb["input_ids"].shape[0])
+                ma_batch = MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(mb)}, env_steps=n)
+                results = self.learner_group.update(batch=ma_batch)
+                self.metrics.aggregate(results, key=LEARNER_RESULTS)
+                steps += 1
+        t2 = time.perf_counter()
+        stats = self._on_learner(lambda learner: learner.pop_step_stats())
+        tokens = float(batch["attention_mask"].sum())
+        return {
+            M.LOSS_TOTAL: M.mean_of(stats, "total"),
+            M.LOSS_PG: M.mean_of(stats, "pg_loss"),
+            M.LOSS_TAU: M.mean_of(stats, "tau_loss"),
+            M.LOSS_LOG_RATIO_MEAN: M.mean_of(stats, "log_ratio_mean"),
+            M.LOSS_LOG_RATIO_MAX_ABS: M.mean_of(stats, "log_ratio_max_abs"),
+            M.LOSS_GRAD_NORM: M.mean_of(stats, "grad_norm"),
+            M.LOSS_OPTIMIZER_STEPS: float(steps),
+            M.PERF_SECONDS_REFERENCE: t1 - t0,
+            M.PERF_SECONDS_LEARNER: t2 - t1,
+            M.PERF_LEARNER_TOKENS_PER_S: tokens * cfg.num_epochs / max(t2 - t1, 1e-9),
+        }
+
+    def _sync_weights(self) -> dict[str, float]:
+        """Publish the learner's weights to the rollout actors as version v+1 (object store)."""
+        t0 = time.perf_counter()
+        state = self._on_learner(lambda learner: learner.policy_state_dict())
+        self._policy_version += 1
+        self._rollout.update_weights(state, self._policy_version)
+        return {M.PERF_SECONDS_WEIGHT_SYNC: time.perf_counter() - t0}
+
+    def _maybe_evaluate(self, completed: int) -> dict[str, float]:
+        every = self.config.section("k15_eval").every_iterations
+        if every <= 0 or completed % every != 0:
+            return {}
+        return self.evaluate_heldout()
+
+    def evaluate_heldout(self) -> dict[str, float]:
+        """Held-out accuracy of the current policy (``k15ray.evaluation.evaluate``)."""
+        from k15ray.algorithms.heldout import evaluate_policy
+
+        t0 = time.perf_counter()
+        eval_cfg = self.config.section("k15_eval")
+        if self._heldout_env is None:
+            self._heldout_env = self._make_env(dict(eval_cfg.env_config))
+        policy = self._on_learner(lambda learner: next(iter(learner.module.values())).unwrapped().policy)
+        report = evaluate_policy(policy, self._rollout.tokenizer, self._heldout_env, eval_cfg)
+        return {**report, M.PERF_SECONDS_EVAL: time.perf_counter() - t0}
+
+    # ------------------------------------------------------------------ checkpoints
+    def get_state(self, components: Any = None, *, not_components: Any = None, **kwargs: Any) -> dict[str, Any]:
+        """RLlib's state (learner weights, metrics, iteration) plus sampler, buffer, RNGs, version."""
+        state = super().get_state(components, not_components=not_components, **kwargs)
+        state[K15_STATE] = {
+            "policy_version": self._policy_version,
+            "rng": self._rng.bit_generator.state,
+            "python_rng": random.getstate(),
+            "torch_rng": torch.get_rng_state(),
+            **self._rollout.state_dict(),
+        }
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore without RLlib's EnvRunner syncs (there are none); re-push weights to actors."""
+        from ray.rllib.core import COMPONENT_LEARNER_GROUP, COMPONENT_METRICS_LOGGER
+        from ray.tune.result import TRAINING_ITERATION
+
+        if COMPONENT_LEARNER_GROUP in state:
+            self.learner_group.set_state(state[COMPONENT_LEARNER_GROUP])
+        if COMPONENT_METRICS_LOGGER in state:
+            self.metrics.set_state(state[COMPONENT_METRICS_LOGGER])
+        if TRAINING_ITERATION in state:
+            self._iteration = state[TRAINING_ITERATION]
+        if K15_STATE in state:
+            k15 = state[K15_STATE]
+            self._rng.bit_generator.state = k15["rng"]
+            random.setstate(k15["python_rng"])
+            torch.set_rng_state(k15["torch_rng"])
+            self._rollout.load_state_dict(k15)
+            self._policy_version = int(k15["policy_version"])
+        self._push_restored_weights()
+
+    def save_checkpoint(self, checkpoint_dir: str) -> None:
+        """RLlib's checkpoint plus ``policy/``: the weights as a Hugging Face model directory."""
+        super().save_checkpoint(checkpoint_dir)
+        self.export_policy(os.path.join(checkpoint_dir, POLICY_DIR))
+
+    def export_policy(self, path: str | os.PathLike[str]) -> str:
+        """Save the current policy and tokenizer with ``save_pretrained`` (loadable by ``Auto*``)."""
+        policy = self._on_learner(lambda learner: next(iter(learner.module.values())).unwrapped().policy)
+        policy.save_pretrained(str(path))
+        self._rollout.tokenizer.save_pretrained(str(path))
+        return str(path)
+
+    def restore_from_path(self, path: Any, *args: Any, **kwargs: Any) -> None:
+        """``Checkpointable.restore_from_path`` minus RLlib's EnvRunner syncs (there are none)."""
+        from ray.rllib.utils.checkpoints import Checkpointable
+
+        Checkpointable.restore_from_path(self, path, *args, **kwargs)
+        self._push_restored_weights()
+
+    def _push_restored_weights(self) -> None:
+        if self._policy_version > self._rollout.actor_version():
+            state = self._on_learner(lambda learner: learner.policy_state_dict())
+            self._rollout.update_weights(state, self._policy_version)

@@ -1,0 +1,170 @@
+"""The K15 learner: RLlib's ``TorchLearner`` minimising the mirror-descent surrogate (paper 2.3.2).
+
+One iteration of ``K15.training_step`` drives this learner as follows:
+
+1. ``reset_optimizer()``: the AdamW state is cleared (= re-created), since every iteration solves
+   a new surrogate problem around pi_ref = pi_theta_i ("the optimizer is reset at each iteration");
+2. ``reference_logprobs(batch)``: log pi_theta_i(y_t | x, y_<t) for every response token, computed
+   once, before the first step, with no gradient. The sequence sum is the ``logpi_ref_j`` of
+   loss_j = -logpi_j * (r_j - b) + (tau/2) * (logpi_j - logpi_ref_j)^2;
+3. ``LearnerGroup.update(batch=minibatch)`` once per optimizer step: minibatches hold whole prompt
+   groups (the baseline b is a group statistic), the global gradient norm is clipped.
+
+The objective is chosen in config (``MirrorDescentConfig.objective``) from ``OBJECTIVES``, a small
+registry of pure losses of ``k15ray.mirror_descent`` and ``k15ray.objectives`` (the paper's
+ablation baselines ReST and a GRPO-style clipped ratio).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from ray.rllib.core.learner.torch.torch_learner import TorchLearner
+
+from k15ray.algorithms.module import ATTENTION_MASK, INPUT_IDS, LOSS_MASK, TOKEN_LOGP
+from k15ray.config.mirror_descent import MirrorDescentConfig
+from k15ray.logprobs import policy_token_logprobs, sequence_logprobs
+
+# Batch columns beyond the module's inputs (all (N,) unless noted).
+REWARD = "reward"  # shaped reward r_j (task + length + repeat penalty)
+CORRECT = "correct"  # 1.0 when the answer was right
+GROUP_INDEX = "group_index"  # prompt group id, contiguous 0..G-1 within a minibatch
+REFERENCE_TOKEN_LOGP = "reference_token_logp"  # (N, T) log pi_theta_i per token
+NUM_TOKENS = "num_tokens"  # response tokens in the loss mask
+
+ObjectiveFn = Callable[[dict[str, torch.Tensor], torch.Tensor, MirrorDescentConfig], tuple[torch.Tensor, dict[str, float]]]
+
+
+def _mirror_descent(batch: dict[str, torch.Tensor], token_logp: torch.Tensor, cfg: MirrorDescentConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    from k15ray.mirror_descent import mirror_descent_loss
+
+    mask = batch[LOSS_MASK]
+    logp = sequence_logprobs(token_logp, mask)  # (N,) log pi_theta(y_j, z_j | x)
+    reference_logp = sequence_logprobs(batch[REFERENCE_TOKEN_LOGP], mask)  # (N,) log pi_theta_i
+    return mirror_descent_loss(
+        logp,
+        reference_logp,
+        batch[REWARD],
+        tau=cfg.tau,
+        baseline=cfg.baseline,
+        group_index=batch[GROUP_INDEX].long(),
+        num_tokens=batch[NUM_TOKENS],
+        token_level_normalization=cfg.token_level_normalization,
+    )
+
+
+def _rest(batch: dict[str, torch.Tensor], token_logp: torch.Tensor, cfg: MirrorDescentConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    from k15ray.objectives import rest_loss
+
+    logp = sequence_logprobs(token_logp, batch[LOSS_MASK])  # (N,)
+    num_tokens = batch[NUM_TOKENS] if cfg.token_level_normalization else None
+    return rest_loss(logp, batch[CORRECT] > 0.5, num_tokens)
+
+
+def _grpo(batch: dict[str, torch.Tensor], token_logp: torch.Tensor, cfg: MirrorDescentConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    from k15ray.objectives import grpo_clipped_loss, group_normalized_advantages
+
+    # pi_old = pi_ref = pi_theta_i: the ratio is taken against this iteration's reference log-probs
+    advantages = group_normalized_advantages(batch[REWARD], batch[GROUP_INDEX].long())  # (N,)
+    return grpo_clipped_loss(
+        token_logp,
+        batch[REFERENCE_TOKEN_LOGP],
+        advantages,
+        batch[LOSS_MASK],
+        clip_epsilon=cfg.clip_epsilon,
+        ref_token_logp=batch[REFERENCE_TOKEN_LOGP],
+        kl_coef=cfg.grpo_kl_coef,
+    )
+
+
+OBJECTIVES: dict[str, ObjectiveFn] = {
+    "mirror_descent": _mirror_descent,
+    "rest": _rest,
+    "grpo": _grpo,
+}
+
+
+class K15Learner(TorchLearner):
+    """Mirror-descent learner; see the module docstring for the per-iteration protocol."""
+
+    def build(self) -> None:
+        super().build()
+        self.step_stats: list[dict[str, float]] = []
+
+    def configure_optimizers_for_module(self, module_id: str, config: Any = None) -> None:
+        cfg = self.config.learner_config
+        module = self._module[module_id]
+        params = self.get_parameters(module)
+        optimizer = torch.optim.AdamW(
+            params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay
+        )
+        self.register_optimizer(
+            module_id=module_id, optimizer=optimizer, params=params, lr_or_lr_schedule=cfg.lr
+        )
+
+    # ------------------------------------------------------------ per-iteration protocol
+    def reset_optimizer(self) -> None:
+        """Forget every optimizer's moments and step counts: a fresh AdamW (paper 2.3.2)."""
+        for optimizer in self._named_optimizers.values():
+            optimizer.state.clear()
+        self.step_stats = []
+
+    def reference_logprobs(self, batch: dict[str, np.ndarray], chunk: int = 64) -> np.ndarray:
+        """log pi_theta_i(y_t | ...) per token, (N, T), of the current weights, with no gradient."""
+        module = next(iter(self.module.values())).unwrapped()
+        policy = module.policy  # type: ignore[attr-defined]
+        was_training = policy.training
+        policy.eval()
+        out = []
+        with torch.no_grad():
+            for s in range(0, batch[INPUT_IDS].shape[0], chunk):
+                ids = torch.as_tensor(batch[INPUT_IDS][s : s + chunk], device=self._device)
+                mask = torch.as_tensor(batch[ATTENTION_MASK][s : s + chunk], device=self._device)
+                out.append(policy_token_logprobs(policy, ids, mask).float().cpu().numpy())
+        policy.train(was_training)
+        return np.concatenate(out, axis=0)
+
+    def policy_state_dict(self) -> dict[str, torch.Tensor]:
+        """The policy's weights as CPU tensors (Hugging Face names), for the rollout actors."""
+        module = next(iter(self.module.values())).unwrapped()
+        return {k: v.detach().cpu().clone() for k, v in module.policy.state_dict().items()}  # type: ignore[attr-defined]
+
+    def pop_step_stats(self) -> list[dict[str, float]]:
+        stats, self.step_stats = self.step_stats, []
+        return stats
+
+    # ------------------------------------------------------------ RLlib hooks
+    def compute_loss_for_module(
+        self, *, module_id: str, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
+    ) -> torch.Tensor:
+        cfg: MirrorDescentConfig = self.config.objective_config
+        token_logp = fwd_out[TOKEN_LOGP]  # (N, T)
+        loss, stats = OBJECTIVES[cfg.objective](batch, token_logp, cfg)
+        with torch.no_grad():  # log pi/pi_ref per sequence, whatever the objective
+            log_ratio = sequence_logprobs(token_logp - batch[REFERENCE_TOKEN_LOGP], batch[LOSS_MASK])
+        stats = {
+            **stats,
+            "total": float(loss.detach()),
+            "log_ratio_mean": float(log_ratio.mean()),
+            "log_ratio_max_abs": float(log_ratio.abs().max()),
+        }
+        self.step_stats.append(stats)
+        return loss
+
+    def postprocess_gradients_for_module(
+        self, *, module_id: str, config: Any = None, module_gradients_dict: dict[Any, Any]
+    ) -> dict[Any, Any]:
+        """Clip the global gradient norm to ``learner.grad_clip`` (0 = no clipping)."""
+        grads = [g for g in module_gradients_dict.values() if g is not None]
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])) if grads else torch.tensor(0.0)
+        clip = self.config.learner_config.grad_clip
+        if clip > 0 and float(norm) > clip:
+            scale = clip / (float(norm) + 1e-6)
+            for g in grads:
+                g.mul_(scale)
+        if self.step_stats:
+            self.step_stats[-1]["grad_norm"] = float(norm)
+        return module_gradients_dict

@@ -1,0 +1,87 @@
+"""Metric names of the K15 algorithm (STYLE.md rule 10): constants, namespaced by concern.
+
+Every value is logged once per iteration through RLlib's ``MetricsLogger`` (``reduce="item"``),
+so each appears at the top level of ``Algorithm.train()``'s result dict under exactly these names,
+and Tune's TensorBoard logger writes them with the same slashes (``reward/mean`` ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+# rollout/: what the rollout phase produced
+ROLLOUT_PROMPTS = "rollout/prompts"
+ROLLOUT_TRAJECTORIES = "rollout/trajectories_finished"
+ROLLOUT_RESPONSE_LEN_MEAN = "rollout/response_len_mean"
+ROLLOUT_RESPONSE_LEN_P95 = "rollout/response_len_p95"
+ROLLOUT_FRAC_TRUNCATED = "rollout/frac_truncated"
+ROLLOUT_FRAC_CARRIED = "rollout/frac_carried_over"
+ROLLOUT_FRAC_REPEAT = "rollout/frac_stopped_repeat"
+ROLLOUT_BUFFER_SIZE = "rollout/buffer_trajectories"
+ROLLOUT_POLICY_VERSION = "rollout/policy_version"
+ROLLOUT_TOKENS = "rollout/tokens"
+ROLLOUT_RESUMED = "rollout/requests_resumed"
+
+# reward/: the shaped reward and its parts
+REWARD_MEAN = "reward/mean"
+REWARD_TASK_MEAN = "reward/task_mean"
+REWARD_ACCURACY = "reward/accuracy"
+REWARD_LENGTH_PENALTY_MEAN = "reward/length_penalty_mean"
+REWARD_LENGTH_PENALTY_WEIGHT = "reward/length_penalty_weight"
+REWARD_REPEAT_PENALTY_MEAN = "reward/repeat_penalty_mean"
+REWARD_GROUPS_ALL_SAME = "reward/frac_groups_zero_advantage"
+REWARD_STATUS_NOT_OK = "reward/frac_status_not_ok"
+
+# loss/: the learner's objective (means over the iteration's optimizer steps)
+LOSS_TOTAL = "loss/total"
+LOSS_PG = "loss/pg"
+LOSS_TAU = "loss/tau"
+LOSS_LOG_RATIO_MEAN = "loss/log_ratio_mean"
+LOSS_LOG_RATIO_MAX_ABS = "loss/log_ratio_max_abs"
+LOSS_GRAD_NORM = "loss/grad_norm"
+LOSS_OPTIMIZER_STEPS = "loss/optimizer_steps"
+
+# eval/: held-out evaluation (only on iterations that run it)
+EVAL_PASS_AT_1 = "eval/pass_at_1"
+EVAL_GREEDY_ACCURACY = "eval/greedy_accuracy"
+EVAL_RESPONSE_TOKENS = "eval/response_tokens_mean"
+
+# perf/: throughput and seconds per phase
+PERF_ROLLOUT_TOKENS_PER_S = "perf/rollout_tokens_per_s"
+PERF_LEARNER_TOKENS_PER_S = "perf/learner_tokens_per_s"
+PERF_SECONDS_ROLLOUT = "perf/seconds_rollout"
+PERF_SECONDS_REWARD = "perf/seconds_reward"
+PERF_SECONDS_REFERENCE = "perf/seconds_reference_logp"
+PERF_SECONDS_LEARNER = "perf/seconds_learner"
+PERF_SECONDS_WEIGHT_SYNC = "perf/seconds_weight_sync"
+PERF_SECONDS_EVAL = "perf/seconds_eval"
+PERF_SECONDS_ITERATION = "perf/seconds_iteration"
+
+PROGRESS_METRICS: tuple[str, ...] = (
+    REWARD_MEAN,
+    REWARD_ACCURACY,
+    ROLLOUT_RESPONSE_LEN_MEAN,
+    LOSS_TOTAL,
+    EVAL_PASS_AT_1,
+    PERF_SECONDS_ITERATION,
+)
+"""What ``k15ray train`` shows per iteration."""
+
+
+def length_stats(lengths: Sequence[int]) -> dict[str, float]:
+    """Mean and 95th percentile of response lengths (tokens); zeros for no responses."""
+    if not lengths:
+        return {ROLLOUT_RESPONSE_LEN_MEAN: 0.0, ROLLOUT_RESPONSE_LEN_P95: 0.0}
+    arr = np.asarray(lengths, dtype=np.float64)
+    return {
+        ROLLOUT_RESPONSE_LEN_MEAN: float(arr.mean()),
+        ROLLOUT_RESPONSE_LEN_P95: float(np.percentile(arr, 95)),
+    }
+
+
+def mean_of(steps: Sequence[Mapping[str, float]], key: str) -> float:
+    """Mean of ``key`` over the dicts of ``steps`` that have it (nan when none has)."""
+    values = [s[key] for s in steps if key in s]
+    return float(np.mean(values)) if values else float("nan")

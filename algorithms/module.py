@@ -1,0 +1,52 @@
+"""The policy pi_theta as an RLlib ``TorchRLModule``: a Hugging Face causal LM loaded through ``Auto*``.
+
+RLlib's ``TorchLearner`` optimises an ``RLModule``; this thin wrapper holds the causal LM
+(``self.policy``) and turns a padded batch of prompt + response token ids into per-token
+log-probabilities log pi_theta(y_t | x, y_<t) (``k15ray.logprobs.policy_token_logprobs``).
+The module never samples: rollouts run in ``k15ray.rollout`` actors, so the inference and
+exploration forwards are the same no-grad log-prob computation.
+
+``model_config`` keys: ``model_dir`` (a Hugging Face model directory), ``dtype``
+(``float32``/``bfloat16``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from ray.rllib.core.rl_module.torch import TorchRLModule
+
+INPUT_IDS = "input_ids"
+ATTENTION_MASK = "attention_mask"
+LOSS_MASK = "loss_mask"
+TOKEN_LOGP = "token_logp"
+
+
+class K15PolicyModule(TorchRLModule):
+    """pi_theta: a causal LM from ``model_config["model_dir"]`` returning token log-probs."""
+
+    def setup(self) -> None:
+        from transformers import AutoModelForCausalLM
+
+        cfg = dict(self.model_config or {})
+        if not cfg.get("model_dir"):
+            raise ValueError(
+                "K15PolicyModule needs model_config['model_dir']: call "
+                "K15Config().policy(model_dir=...) with a Hugging Face model directory"
+            )
+        dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[cfg.get("dtype", "float32")]
+        self.policy = AutoModelForCausalLM.from_pretrained(cfg["model_dir"], dtype=dtype)
+        # No dropout: the reference log-probs of theta_i and the loss must see the same function.
+        self.policy.config.use_cache = False
+
+    def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        with torch.no_grad():
+            return self._forward_train(batch)
+
+    def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        from k15ray.logprobs import policy_token_logprobs
+
+        # (B, T): log pi(input_ids[t] | input_ids[:t]); the learner masks it with LOSS_MASK
+        token_logp = policy_token_logprobs(self.policy, batch[INPUT_IDS], batch[ATTENTION_MASK])
+        return {TOKEN_LOGP: token_logp}

@@ -1,0 +1,206 @@
+"""The rollout phase of a K15 iteration: steps 1-5 of ``K15.training_step`` (paper 2.3.4, 2.6.2, 2.3.3).
+
+``RolloutPhase`` owns what the rollout phase needs between iterations, all of it checkpointed:
+the prompt sampler (success rates, iteration, RNG) and the partial-rollout buffer (unfinished
+trajectories with their segments). It also holds the rollout actors (``RolloutPool``), the
+tokenizer and the training environment, whose ``score(prompt, response)`` is the reward.
+
+``collect(iteration, version)``:
+
+1. ``sampler.sample(n)`` new prompts, encoded with the tokenizer's chat template;
+2. requests: carried-over trajectories first (``buffer.resume_requests``), then k new ones per
+   prompt, each with at most ``budget_tokens`` new tokens;
+3. ``pool.generate``: the actors sample with seed ``f(seed, iteration)``, so a resumed run
+   draws exactly what the uninterrupted run would;
+4. ``buffer.apply_results`` -> groups whose k trajectories are all finished;
+5. each finished trajectory is decoded and scored by the env; rewards are shaped per group.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from k15ray.algorithms import metrics as M
+from k15ray.algorithms.config import K15Config
+from k15ray.algorithms.train_batch import shape_group_rewards
+from k15ray.partial_rollout import Group, PartialRolloutBuffer
+from k15ray.types import Prompt, SamplingParams
+
+SAMPLER_STATE = "sampler"
+BUFFER_STATE = "buffer"
+
+
+def iteration_seed(seed: int, iteration: int) -> int:
+    """The rollout seed of ``iteration``: distinct per iteration, identical across a resume."""
+    return (seed * 1_000_003 + iteration) % (2**31 - 1)
+
+
+class RolloutPhase:
+    """Sampler + partial-rollout buffer + rollout actors + env scoring (module docstring)."""
+
+    def __init__(
+        self, config: K15Config, env: Any, seed: int = 0, pool_factory: Callable[..., Any] | None = None
+    ) -> None:
+        from transformers import AutoTokenizer
+
+        from k15ray.prompting import stop_token_ids
+        from k15ray.sampling import make_sampler
+
+        self.config = config
+        self.env = env
+        self.seed = seed
+        self.rollout_cfg = config.section("k15_rollout")
+        self.repeat_cfg = config.section("k15_repeat")
+        self.length_cfg = config.section("k15_length_penalty")
+        self.prompts_per_iteration = config.learner_config.prompts_per_iteration
+        self.tokenizer = AutoTokenizer.from_pretrained(config.k15_policy["model_dir"])
+        pad = self.tokenizer.pad_token_id
+        self.pad_token_id = int(pad if pad is not None else 0)
+        self.stop_ids = tuple(stop_token_ids(self.tokenizer))
+        self.prompts: dict[str, Prompt] = {p.id: p for p in env.prompts}
+        self.sampler = make_sampler(list(env.prompts), config.section("k15_sampling"), seed)
+        self.buffer = PartialRolloutBuffer(config.section("k15_partial_rollout"))
+        self._prompt_tokens: dict[str, tuple[int, ...]] = {}
+        self.pool = (pool_factory or _default_pool)(config)
+
+    # ------------------------------------------------------------------ steps 1-5
+    def _encode(self, prompt: Prompt) -> tuple[int, ...]:
+        from k15ray.prompting import encode_prompt
+
+        if prompt.id not in self._prompt_tokens:
+            self._prompt_tokens[prompt.id] = tuple(encode_prompt(self.tokenizer, prompt))
+        return self._prompt_tokens[prompt.id]
+
+    def collect(self, iteration: int, policy_version: int) -> tuple[list[Group], dict[str, float]]:
+        """Sample, generate and score; return the complete groups (rewards set) and metrics."""
+        t0 = time.perf_counter()
+        new_prompts = self.sampler.sample(self.prompts_per_iteration)
+        requests = self.buffer.resume_requests()
+        num_resumed = len(requests)
+        requests += self.buffer.new_requests(
+            [p.id for p in new_prompts],
+            [self._encode(p) for p in new_prompts],
+            self.rollout_cfg.samples_per_prompt,
+        )
+        params = SamplingParams(
+            temperature=self.rollout_cfg.temperature,
+            top_p=self.rollout_cfg.top_p,
+            stop_token_ids=self.stop_ids,
+            seed=iteration_seed(self.seed, iteration),
+            detect_repeats=self.repeat_cfg.enabled,
+        )
+        results = self.pool.generate(requests, params)
+        update = self.buffer.apply_results(results)
+        t1 = time.perf_counter()
+        reward_values = self._score_groups(update.groups, iteration)
+        t2 = time.perf_counter()
+        finished = [t for g in update.groups for t in g.trajectories]
+        reasons = [t.finish_reason for t in finished]
+        tokens = float(sum(len(r.token_ids) for r in results))
+        n_fin = max(len(finished), 1)
+        return update.groups, {
+            M.ROLLOUT_PROMPTS: float(len(new_prompts)),
+            M.ROLLOUT_TRAJECTORIES: float(len(finished)),
+            M.ROLLOUT_TOKENS: tokens,
+            M.ROLLOUT_FRAC_TRUNCATED: reasons.count("length") / n_fin,
+            M.ROLLOUT_FRAC_REPEAT: reasons.count("repeat") / n_fin,
+            M.ROLLOUT_FRAC_CARRIED: len(update.carried) / max(len(requests), 1),
+            M.ROLLOUT_BUFFER_SIZE: float(len(self.buffer.unfinished())),
+            M.ROLLOUT_RESUMED: float(num_resumed),
+            **M.length_stats([t.num_response_tokens for t in finished]),
+            **reward_values,
+            M.PERF_SECONDS_ROLLOUT: t1 - t0,
+            M.PERF_SECONDS_REWARD: t2 - t1,
+            M.PERF_ROLLOUT_TOKENS_PER_S: tokens / max(t1 - t0, 1e-9),
+        }
+
+    def _score_group(self, group: Group) -> tuple[list[float], list[bool], int]:
+        """Decode and score every trajectory of ``group`` with the env: r(x, y, y*)."""
+        prompt = self.prompts[group.prompt_id]
+        scores, correct, not_ok = [], [], 0
+        for t in group.trajectories:
+            t.response_text = self.tokenizer.decode(list(t.response_token_ids), skip_special_tokens=True)
+            result = self.env.score(prompt, t.response_text)
+            scores.append(float(result.score))
+            correct.append(bool(result.correct))
+            not_ok += result.status != "ok"
+            t.reward_details = {"score": float(result.score), "correct": bool(result.correct), "status": result.status}
+        return scores, correct, not_ok
+
+    def _score_groups(self, groups: Sequence[Group], iteration: int) -> dict[str, float]:
+        """Scores, then per-group shaping: length penalty (2.3.3) and repeat penalty (2.6.2)."""
+        if not groups:
+            return {}
+        task: list[float] = []
+        correct_all: list[bool] = []
+        length_all: list[float] = []
+        repeat_all: list[float] = []
+        shaped: list[float] = []
+        not_ok = zero_adv = 0
+        for group in groups:
+            scores, correct, bad = self._score_group(group)
+            rewards, length_part, repeat_part = shape_group_rewards(
+                group.trajectories, scores, correct, iteration, self.length_cfg, self.repeat_cfg
+            )
+            for t, r in zip(group.trajectories, rewards, strict=True):
+                t.reward = float(r)
+            zero_adv += len(set(rewards)) == 1  # r_j - b = 0 for all j: no policy gradient
+            not_ok += bad
+            task += scores
+            correct_all += correct
+            length_all += length_part
+            repeat_all += repeat_part
+            shaped += rewards
+        return {
+            M.REWARD_MEAN: float(np.mean(shaped)),
+            M.REWARD_TASK_MEAN: float(np.mean(task)),
+            M.REWARD_ACCURACY: float(np.mean(correct_all)),
+            M.REWARD_LENGTH_PENALTY_MEAN: float(np.mean(length_all)),
+            M.REWARD_LENGTH_PENALTY_WEIGHT: float(self.length_cfg.weight if iteration >= self.length_cfg.warmup_iterations else 0.0),
+            M.REWARD_REPEAT_PENALTY_MEAN: float(np.mean(repeat_all)),
+            M.REWARD_GROUPS_ALL_SAME: zero_adv / len(groups),
+            M.REWARD_STATUS_NOT_OK: not_ok / len(task),
+        }
+
+    def update_sampler(self, groups: Sequence[Group]) -> dict[str, float]:
+        """Step 8: each prompt's success = the fraction of its k samples that were correct."""
+        if groups:
+            success = [
+                float(np.mean([bool(t.reward_details.get("correct", False)) for t in g.trajectories]))
+                for g in groups
+            ]
+            self.sampler.update([g.prompt_id for g in groups], success)
+        return {}
+
+    # ------------------------------------------------------------------ actors
+    def update_weights(self, state_dict: dict[str, Any], version: int) -> None:
+        self.pool.update_weights(state_dict, version)
+
+    def actor_version(self) -> int:
+        return int(self.pool.policy_version)
+
+    def shutdown(self) -> None:
+        self.pool.shutdown()
+
+    # ------------------------------------------------------------------ checkpoint
+    def state_dict(self) -> dict[str, Any]:
+        return {SAMPLER_STATE: self.sampler.state_dict(), BUFFER_STATE: self.buffer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.sampler.load_state_dict(state[SAMPLER_STATE])
+        self.buffer.load_state_dict(state[BUFFER_STATE])
+
+
+def _default_pool(config: K15Config) -> Any:
+    """The rollout actors of ``k15ray.rollout.actor`` for ``config``."""
+    from k15ray.rollout.actor import RolloutPool
+
+    return RolloutPool(
+        config.section("k15_rollout"),
+        model_dir=config.k15_policy["model_dir"],
+        repeat_config=config.section("k15_repeat"),
+    )

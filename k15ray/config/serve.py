@@ -1,0 +1,134 @@
+"""Configuration of the Ray Serve applications (policy, rewards, sandbox); issue 7.
+
+One frozen dataclass per application plus ``ServeConfig`` that groups them with the HTTP address.
+``configs/serve.yaml`` documents the same fields for ``serve run`` / ``serve deploy``; the
+``k15ray serve`` command builds a ``ServeConfig`` from its flags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from k15ray.config import doc
+
+POLICY_BACKENDS = ("hf", "vllm")
+"""Rollout backends the policy application can drive (selection point in ``serve/policy_model.py``)."""
+
+REWARD_KINDS = ("math", "code")
+"""Verifiable rewards the rewards application can serve."""
+
+
+def _positive(name: str, value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}; pass a positive number")
+
+
+def _non_negative(name: str, value: float) -> None:
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}; pass 0 or a positive number")
+
+
+@dataclass(frozen=True)
+class PolicyServeConfig:
+    """The OpenAI-compatible policy application (``/v1/models``, ``/v1/completions``, ...)."""
+
+    model_dir: str = doc("checkpoint directory in Hugging Face format (weights + tokenizer.json)", "")
+    model_name: str = doc("model id clients put in the `model` field; empty = the directory's name", "")
+    backend: str = doc("rollout backend: `hf` (transformers, CPU/GPU) or `vllm` (GPU, if installed)", "hf")
+    device: str = doc("torch device for the `hf` backend (`cpu`, `cuda`)", "cpu")
+    dtype: str = doc("torch dtype for the `hf` backend (`float32`, `bfloat16`, `float16`)", "float32")
+    max_batch_size: int = doc("dynamic batching: most sequences in one backend call (@serve.batch)", 16)
+    batch_wait_timeout_s: float = doc("dynamic batching: longest wait to fill a batch, seconds", 0.01)
+    max_tokens_limit: int = doc("largest `max_tokens` a request may ask for", 1024)
+    default_max_tokens: int = doc("`max_tokens` when a request leaves it out", 16)
+    max_n: int = doc("largest `n` (choices per prompt) a request may ask for", 16)
+    stream_chunk_tokens: int = doc("tokens generated per step when streaming or watching stop strings", 8)
+    detect_repeats: bool = doc("stop a completion early when the backend detects a loop", False)
+    num_replicas: int = doc("replicas of the policy deployment", 1)
+    num_cpus: float = doc("CPUs reserved per policy replica", 1.0)
+    num_gpus: float = doc("GPUs reserved per policy replica (vLLM needs 1)", 0.0)
+    torch_threads: int = doc("torch intra-op threads per replica on CPU; 0 = torch's default", 1)
+
+    def __post_init__(self) -> None:
+        if self.backend not in POLICY_BACKENDS:
+            raise ValueError(f"policy.backend: {self.backend!r} is unknown; use one of {POLICY_BACKENDS}")
+        for name in ("max_batch_size", "max_tokens_limit", "default_max_tokens", "max_n",
+                     "stream_chunk_tokens", "num_replicas"):
+            _positive(f"policy.{name}", getattr(self, name))
+        _non_negative("policy.batch_wait_timeout_s", self.batch_wait_timeout_s)
+        _non_negative("policy.num_cpus", self.num_cpus)
+        _non_negative("policy.num_gpus", self.num_gpus)
+        _non_negative("policy.torch_threads", self.torch_threads)
+        if self.default_max_tokens > self.max_tokens_limit:
+            raise ValueError(
+                f"policy.default_max_tokens ({self.default_max_tokens}) exceeds "
+                f"policy.max_tokens_limit ({self.max_tokens_limit}); lower it or raise the limit"
+            )
+
+
+@dataclass(frozen=True)
+class RewardServeConfig:
+    """The rewards application (``/v1/rewards/math``, ``/v1/rewards/code``)."""
+
+    kinds: tuple[str, ...] = doc("verifiable rewards to serve: any of `math`, `code`", ("math", "code"))
+    max_batch_items: int = doc("most items one request may carry in `items`", 256)
+    num_replicas: int = doc("replicas of each reward deployment", 1)
+    num_cpus: float = doc("CPUs reserved per reward replica", 0.25)
+    max_ongoing_requests: int = doc("concurrent requests one reward replica accepts", 32)
+    threads: int = doc("items one reward replica scores in parallel (worker threads)", 8)
+
+    def __post_init__(self) -> None:
+        unknown = [k for k in self.kinds if k not in REWARD_KINDS]
+        if unknown:
+            raise ValueError(f"rewards.kinds: {unknown} unknown; choose from {REWARD_KINDS}")
+        for name in ("max_batch_items", "num_replicas", "max_ongoing_requests", "threads"):
+            _positive(f"rewards.{name}", getattr(self, name))
+        _non_negative("rewards.num_cpus", self.num_cpus)
+
+
+@dataclass(frozen=True)
+class SandboxServeConfig:
+    """The sandbox application (``/v1/sandbox/run``)."""
+
+    enabled: bool = doc("serve `/v1/sandbox/run`", True)
+    max_timeout_s: float = doc("largest `timeout_s` a request may ask for, seconds", 30.0)
+    max_memory_mb: int = doc("largest `memory_mb` a request may ask for, MiB", 2048)
+    num_replicas: int = doc("replicas of the sandbox deployment", 1)
+    num_cpus: float = doc("CPUs reserved per sandbox replica", 0.25)
+    max_ongoing_requests: int = doc("concurrent runs one sandbox replica accepts", 8)
+
+    def __post_init__(self) -> None:
+        for name in ("max_timeout_s", "max_memory_mb", "num_replicas", "max_ongoing_requests"):
+            _positive(f"sandbox.{name}", getattr(self, name))
+        _non_negative("sandbox.num_cpus", self.num_cpus)
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything ``k15ray serve`` starts: the HTTP address and the three applications.
+
+    The policy application is left out when ``policy.model_dir`` is empty; the rewards application
+    when ``rewards.kinds`` is empty; the sandbox application when ``sandbox.enabled`` is false.
+    """
+
+    host: str = doc("address the HTTP proxy listens on", "127.0.0.1")
+    port: int = doc("port the HTTP proxy listens on", 8000)
+    max_body_bytes: int = doc("largest request body accepted; larger ones get 413", 1_000_000)
+    policy: PolicyServeConfig = doc("the policy application", default_factory=PolicyServeConfig)
+    rewards: RewardServeConfig = doc("the rewards application", default_factory=RewardServeConfig)
+    sandbox: SandboxServeConfig = doc("the sandbox application", default_factory=SandboxServeConfig)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be in 0..65535, got {self.port}; pick a free TCP port")
+        _positive("max_body_bytes", self.max_body_bytes)
+
+
+__all__ = [
+    "POLICY_BACKENDS",
+    "REWARD_KINDS",
+    "PolicyServeConfig",
+    "RewardServeConfig",
+    "SandboxServeConfig",
+    "ServeConfig",
+]

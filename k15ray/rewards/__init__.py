@@ -1,0 +1,9 @@
+"""Reward functions r(x, y, y*) (paper section 2.1): math answers and code tests.
+
+``verify_math(response, reference) -> bool`` is a public entry point (DESIGN.md); ``math_reward``
+and ``code_reward`` are ``RewardFn``s (``k15ray.types``) returning a ``RewardResult``.
+"""
+
+from k15ray.rewards.math import MathCheck, check_math, math_reward, verify_math
+
+__all__ = ["MathCheck", "check_math", "math_reward", "verify_math"]

@@ -1,0 +1,87 @@
+"""The math reward: is the response's final answer equivalent to the reference answer?
+
+Paper section 2.1 / 2.3.1: for verifiable problems the reward is r(x, y, y*) ∈ {0, 1}, 1 when
+the final answer y matches the reference y*. Equivalence is math-verify's (sympy-based:
+``\\frac{1}{2}`` = ``0.5``, ``(a+2)(a-2)`` = ``a^2-4``, intervals, sets, tuples, units,
+percentages), after three steps of our own:
+
+1. ``answer.extract_answer`` finds the final answer (``\\boxed{}``, "Answer:", or the last line);
+2. ``answer.fast_verdict`` settles identical forms and plain integers without sympy;
+3. otherwise a math-verify worker process decides, under a time limit (``math_pool``), so this is
+   safe from any thread or Ray actor and a pathological answer costs at most ``timeout_s``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from k15ray.rewards.answer import AnswerKind, extract_answer, fast_verdict, gold_snippet
+from k15ray.rewards.math_pool import default_pool
+from k15ray.types import Prompt, RewardResult, RewardStatus
+
+DEFAULT_TIMEOUT_S = 5.0
+"""Default time limit of one verification (worker start-up excluded)."""
+
+
+@dataclass(frozen=True)
+class MathCheck:
+    """The full verdict of ``check_math``: ``correct``, why (``status``), which answers were
+    compared, where they were found (``kind``), and whether math-verify was needed
+    (``via`` = ``"fast"`` or ``"math-verify"``)."""
+
+    correct: bool
+    status: RewardStatus
+    answers: tuple[str, ...] = ()
+    kind: AnswerKind = "none"
+    via: str = "fast"
+    problem: str = ""
+
+
+def check_math(response: str, reference: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> MathCheck:
+    """Compare ``response``'s final answer with ``reference``; never raises for bad responses."""
+    if not isinstance(response, str) or not isinstance(reference, str):
+        raise TypeError(
+            f"check_math(response, reference) takes two strings, got "
+            f"{type(response).__name__} and {type(reference).__name__}"
+        )
+    if timeout_s <= 0:
+        raise ValueError(f"timeout_s={timeout_s}: must be > 0 seconds")
+    found = extract_answer(response)
+    if not found.answers:
+        return MathCheck(False, "wrong_format", kind=found.kind, problem=found.problem)
+    if found.kind != "tail":
+        verdict = fast_verdict(found.answers, reference)
+        if verdict is not None:
+            return MathCheck(verdict, "ok", found.answers, found.kind, "fast")
+    reply = default_pool().check(gold_snippet(reference), list(found.snippets), timeout_s)
+    status: RewardStatus = reply.status if reply.status in ("ok", "parse_error", "timeout") else "error"  # type: ignore[assignment]
+    return MathCheck(reply.correct, status, found.answers, found.kind, "math-verify")
+
+
+def verify_math(response: str, reference: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool:
+    """True when the final answer of ``response`` is mathematically equivalent to ``reference``.
+
+    The answer is the content of ``\\boxed{}`` (every boxed answer must agree), else the text after
+    "Answer:"/"the answer is", else the last expression of the last line. Thread-safe; returns
+    False (never raises) for a missing, unparsable, hedged or too slow answer.
+
+    >>> verify_math("so the result is \\\\boxed{\\\\frac{1}{2}}", "0.5")
+    True
+    >>> verify_math("Answer: 7", "8")
+    False
+    """
+    return check_math(response, reference, timeout_s=timeout_s).correct
+
+
+def math_reward(
+    prompt: Prompt, response: str, *, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> RewardResult:
+    """The ``RewardFn`` of ``k15/Math-v0``: score 1.0 for a correct final answer, else 0.0."""
+    try:
+        verdict = check_math(response, prompt.answer, timeout_s=timeout_s)
+    except (TypeError, ValueError) as err:
+        return RewardResult(0.0, False, "error", {"error": str(err)})
+    details = {"answer": verdict.answers[-1][:200] if verdict.answers else None, "via": verdict.via}
+    if verdict.problem:
+        details["problem"] = verdict.problem
+    return RewardResult(float(verdict.correct), verdict.correct, verdict.status, details)

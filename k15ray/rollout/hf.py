@@ -1,0 +1,337 @@
+"""The transformers rollout backend: batched sampling with per-token log-probs (paper 2.6.2).
+
+``HFBackend`` implements ``k15ray.types.RolloutBackend`` on top of any ``AutoModelForCausalLM``:
+the CPU default of k15ray and the fallback on GPU. One call to ``generate`` takes token-id requests
+(prompt + earlier segments, for partial rollouts) and returns, for each, the new tokens, their
+rollout log-probs, a finish reason and the policy version that produced them.
+
+Decoding is our own loop over the model's forward with a ``DynamicCache`` (KV cache):
+
+* requests are sorted by length and cut into micro-batches of at most ``max_batch_size``;
+* each micro-batch is LEFT-padded; position ids count only real tokens (``cumsum(mask) - 1``), so a
+  padded row computes exactly what it would alone, and a continuation from prompt + earlier tokens
+  is the same computation as an uninterrupted generation (up to float rounding);
+* every request has its own budget ``max_new_tokens``; a row that finishes (stop token, budget,
+  repeat) is dropped from the batch and from the KV cache, so short requests do not pay for long ones;
+* next token y_t ~ softmax(logits / temperature) restricted to the top-p nucleus; temperature 0 is
+  greedy (argmax);
+* the log-prob reported for y_t is ``log softmax(logits)[y_t]``: the policy pi_theta itself, at
+  temperature 1, WHATEVER the sampling temperature/top-p. This is log pi_theta_i(y_t | x, y_<t), the
+  quantity the learner recomputes as the reference log-prob of mirror descent (paper 2.3.2, the
+  pi_ref = pi_theta_i of eq. 2), so the two are directly comparable (vLLM's ``raw_logprobs`` too);
+* the stop token that ends a sample is part of its tokens (with its log-prob), so the learner trains
+  the policy to emit it;
+* repeat detection (paper 2.6.2): a streaming ``RepeatDetector`` per request sees each new token and
+  stops a looping sample early with finish reason ``repeat``. It watches the new tokens of this call
+  only (a looping continuation is caught again within ``min_tokens`` tokens).
+
+Finish reasons: ``stop`` (a stop token was sampled), ``repeat`` (caught looping), ``length`` (exactly
+``max_new_tokens`` tokens were produced).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers.cache_utils import Cache, DynamicLayer
+
+from k15ray.config.repeat import RepeatConfig
+from k15ray.rollout.repeat import RepeatDetector
+from k15ray.types import BackendFinish, GenerationRequest, GenerationResult, SamplingParams
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def request_seed(seed: int, request_id: str) -> int:
+    """The seed of one request's own random stream: the k samples of a prompt (distinct ids) differ,
+    yet a rerun of the same request repeats, whatever batch or worker it lands in."""
+    return (seed * 1_000_003 + zlib.crc32(request_id.encode())) % (2**31 - 1)
+
+
+def sample_tokens(
+    logits: torch.Tensor,
+    temperature: float,
+    top_p: float,
+    generators: Sequence[torch.Generator] | None = None,
+) -> torch.Tensor:
+    """Sample one token per row from ``logits`` (B, V): greedy when ``temperature == 0``, else from
+    softmax(logits / temperature) restricted to the smallest set of tokens whose probability mass
+    reaches ``top_p`` (nucleus sampling). ``generators`` (one per row) make each row's draw depend
+    on its own stream only; None draws from torch's global RNG. Returns token ids (B,)."""
+    if temperature < 0 or not 0 < top_p <= 1:
+        raise ValueError(f"need temperature >= 0 and 0 < top_p <= 1, got {temperature}, {top_p}")
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1)  # (B, V)
+    if top_p < 1:
+        sorted_p, order = probs.sort(dim=-1, descending=True)  # (B, V)
+        mass_before = sorted_p.cumsum(dim=-1) - sorted_p  # mass of strictly more likely tokens
+        sorted_p = sorted_p.masked_fill(mass_before >= top_p, 0.0)  # the top token always stays
+        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_p)
+    if generators is None:
+        return torch.multinomial(probs, num_samples=1).squeeze(-1)
+    # inverse CDF with one uniform u in (0, 1] per row: the first token whose CDF reaches u * mass
+    u = torch.stack([1 - torch.rand((), generator=g, device=probs.device) for g in generators])
+    cdf = probs.cumsum(dim=-1)  # (B, V)
+    tokens = (cdf < u.unsqueeze(-1) * cdf[:, -1:]).sum(dim=-1)  # (B,)
+    return tokens.clamp(max=probs.shape[-1] - 1)
+
+
+def sampled_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """log pi(token | context) at temperature 1: ``log_softmax(logits)[token]`` per row, (B,)."""
+    logits = logits.float()
+    picked = logits.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)  # (B,)
+    return picked - logits.logsumexp(dim=-1)
+
+
+class _GrowingLayer(DynamicLayer):
+    """A KV-cache layer whose buffers grow by doubling, so appending a token costs O(1) amortised
+    instead of ``DynamicLayer``'s ``torch.cat`` copy of the whole cache (O(T) per token, which
+    dominated decoding time on the tiny model). ``keys``/``values`` are views of the used prefix."""
+
+    _used = 0
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+            self._k_buf = self._grow(None, key_states, max(2 * key_states.shape[-2], 64))
+            self._v_buf = self._grow(None, value_states, self._k_buf.shape[-2])
+        new = key_states.shape[-2]
+        if self._used + new > self._k_buf.shape[-2]:
+            capacity = 2 * (self._used + new)
+            self._k_buf = self._grow(self._k_buf, key_states, capacity)
+            self._v_buf = self._grow(self._v_buf, value_states, capacity)
+        self._k_buf[:, :, self._used : self._used + new] = key_states  # (B, H, T, D)
+        self._v_buf[:, :, self._used : self._used + new] = value_states
+        self._used += new
+        self.keys = self._k_buf[:, :, : self._used]
+        self.values = self._v_buf[:, :, : self._used]
+        return self.keys, self.values
+
+    def _grow(self, buf: torch.Tensor | None, like: torch.Tensor, capacity: int) -> torch.Tensor:
+        batch, heads, _, dim = like.shape
+        bigger = like.new_empty((batch, heads, capacity, dim))
+        if buf is not None and self._used:
+            bigger[:, :, : self._used] = buf[:, :, : self._used]
+        return bigger
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        if self.is_initialized and self._used:
+            self._k_buf, self._v_buf = self._k_buf[indices], self._v_buf[indices]
+            self.keys = self._k_buf[:, :, : self._used]
+            self.values = self._v_buf[:, :, : self._used]
+
+
+@dataclass
+class _Row:
+    """Decoding state of one request of a micro-batch."""
+
+    index: int  # position of the request in the caller's list
+    budget: int  # max_new_tokens
+    detector: RepeatDetector | None  # None: repeat detection off
+    generator: torch.Generator | None  # this request's random stream (None: torch's global RNG)
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    finish: BackendFinish | None = None
+
+    def push(self, token: int, logprob: float, stop_ids: frozenset[int]) -> bool:
+        """Record one sampled token; True when this row is finished."""
+        self.token_ids.append(token)
+        self.logprobs.append(logprob)
+        if token in stop_ids:
+            self.finish = "stop"
+        elif self.detector is not None and self.detector.update(token):
+            self.finish = "repeat"
+        elif len(self.token_ids) >= self.budget:
+            self.finish = "length"
+        return self.finish is not None
+
+
+class HFBackend:
+    """A ``RolloutBackend`` over a transformers causal LM (see the module docstring).
+
+    Args:
+        model: an ``AutoModelForCausalLM`` (put in eval mode here; generation runs without grad).
+        tokenizer: its tokenizer; only ``eos_token_id`` (default stop token) and ``pad_token_id``
+            (filler for left padding, never attended) are read.
+        max_batch_size: most requests decoded together in one micro-batch.
+        repeat_config: a ``k15ray.config.repeat.RepeatConfig`` (None: its defaults); used when
+            ``SamplingParams.detect_repeats`` is set.
+        policy_version: version of the weights the model holds now.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        max_batch_size: int = 64,
+        repeat_config: RepeatConfig | None = None,
+        policy_version: int = 0,
+    ) -> None:
+        if max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.max_batch_size = max_batch_size
+        self.repeat_config = repeat_config or RepeatConfig()
+        self._version = policy_version
+        eos = getattr(tokenizer, "eos_token_id", None)
+        pad = getattr(tokenizer, "pad_token_id", None)
+        self.default_stop_ids: tuple[int, ...] = () if eos is None else (int(eos),)
+        self.pad_id = int(pad if pad is not None else (eos if eos is not None else 0))
+
+    @classmethod
+    def from_pretrained(
+        cls, model_dir: str | Path, dtype: str = "float32", device: str = "cpu", **kwargs: Any
+    ) -> HFBackend:
+        """Load model and tokenizer from a Hugging Face directory through ``Auto*`` classes
+        (``k15ray.models.load_policy``); ``kwargs`` go to the constructor (``max_batch_size``,
+        ``repeat_config``, ``policy_version``)."""
+        from k15ray.models import load_policy
+
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+        model, tokenizer = load_policy(model_dir, dtype=_DTYPES[dtype], device=device)
+        return cls(model, tokenizer, **kwargs)
+
+    @property
+    def policy_version(self) -> int:
+        """Version of the weights that produce the next results."""
+        return self._version
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def update_weights(self, state_dict: Mapping[str, Any], version: int) -> None:
+        """Load ``state_dict`` into the model in place and become ``version`` (must increase).
+
+        Keys must be the model's own ``state_dict`` keys; a key of a tied weight (e.g.
+        ``lm_head.weight`` tied to the embeddings) may be absent when its twin is present."""
+        if version <= self._version:
+            raise ValueError(
+                f"weight version must increase: the backend holds {self._version}, got {version}; "
+                "publish each new set of weights with a larger version"
+            )
+        own = self.model.state_dict()  # tied weights appear under each of their names
+        unexpected = sorted(set(state_dict) - set(own))
+        if unexpected:
+            raise ValueError(f"state_dict has keys the model lacks: {unexpected[:5]}; wrong model?")
+        given_ptrs = {own[k].data_ptr() for k in state_dict}
+        missing = sorted(
+            k for k in set(own) - set(state_dict) if own[k].data_ptr() not in given_ptrs
+        )
+        if missing:
+            raise ValueError(
+                f"state_dict lacks model weights {missing[:5]}; send the full state_dict"
+            )
+        tensors = {k: torch.as_tensor(v) for k, v in state_dict.items()}
+        self.model.load_state_dict(tensors, strict=False)  # copies in place, casting the dtype
+        self._version = version
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], params: SamplingParams
+    ) -> list[GenerationResult]:
+        """Continue every request by at most its ``max_new_tokens``; results in request order."""
+        for r in requests:
+            if not r.token_ids:
+                raise ValueError(f"request {r.request_id!r} has no token ids; give it the prompt")
+            if r.max_new_tokens < 0:
+                raise ValueError(f"request {r.request_id!r}: max_new_tokens must be >= 0")
+        stop_ids = frozenset(params.stop_token_ids or self.default_stop_ids)
+        rows: list[_Row | None] = [None] * len(requests)
+        todo = sorted(
+            (i for i, r in enumerate(requests) if r.max_new_tokens > 0),
+            key=lambda i: (-len(requests[i].token_ids), i),
+        )
+        with torch.inference_mode():
+            for start in range(0, len(todo), self.max_batch_size):
+                batch = todo[start : start + self.max_batch_size]
+                for decoded in self._decode(requests, batch, params, stop_ids):
+                    rows[decoded.index] = decoded
+        results = []
+        for i, r in enumerate(requests):
+            row = rows[i]
+            tokens, logps = (row.token_ids, row.logprobs) if row else ([], [])
+            finish: BackendFinish = row.finish if row and row.finish else "length"
+            results.append(
+                GenerationResult(r.request_id, tuple(tokens), tuple(logps), finish, self._version)
+            )
+        return results
+
+    def _new_row(self, request: GenerationRequest, index: int, params: SamplingParams) -> _Row:
+        detector = None
+        if params.detect_repeats and self.repeat_config.enabled:
+            detector = RepeatDetector(self.repeat_config)
+        generator = None
+        if params.seed is not None:
+            generator = torch.Generator(device=self.device)
+            generator.manual_seed(request_seed(params.seed, request.request_id))
+        return _Row(index, request.max_new_tokens, detector, generator)
+
+    def _decode(
+        self,
+        requests: Sequence[GenerationRequest],
+        batch: list[int],
+        params: SamplingParams,
+        stop_ids: frozenset[int],
+    ) -> list[_Row]:
+        """Decode one micro-batch (indices into ``requests``) to completion with a KV cache."""
+        device = self.device
+        lengths = [len(requests[i].token_ids) for i in batch]
+        width = max(lengths)
+        input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)  # (B, T)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)  # (B, T), 1 = real token
+        for b, i in enumerate(batch):
+            input_ids[b, width - lengths[b] :] = torch.tensor(requests[i].token_ids)
+            attention[b, width - lengths[b] :] = 1
+        input_ids, attention = input_ids.to(device), attention.to(device)
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)  # (B, T): pads do not count
+        active = [self._new_row(requests[i], i, params) for i in batch]
+        seeded = params.seed is not None
+        done: list[_Row] = []
+        cache = Cache(layer_class_to_replicate=_GrowingLayer)
+        out = self.model(
+            input_ids=input_ids,
+            attention_mask=attention,
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        next_pos = positions[:, -1:] + 1  # (B, 1)
+        while True:
+            logits = out.logits[:, -1, :]  # (B, V)
+            gens = [r.generator for r in active if r.generator is not None] if seeded else None
+            tokens = sample_tokens(logits, params.temperature, params.top_p, gens)  # (B,)
+            logps = sampled_logprobs(logits, tokens).tolist()
+            keep = []
+            for b, (tok, lp) in enumerate(zip(tokens.tolist(), logps, strict=True)):
+                if active[b].push(tok, lp, stop_ids):
+                    done.append(active[b])
+                else:
+                    keep.append(b)
+            if not keep:
+                return done
+            if len(keep) < len(active):  # drop finished rows from the batch and the KV cache
+                idx = torch.tensor(keep, device=device)
+                cache.batch_select_indices(idx)
+                active = [active[b] for b in keep]
+                tokens, attention, next_pos = tokens[idx], attention[idx], next_pos[idx]
+            attention = torch.cat([attention, attention.new_ones((len(keep), 1))], dim=-1)
+            out = self.model(
+                input_ids=tokens.unsqueeze(-1),  # (B, 1)
+                attention_mask=attention,
+                position_ids=next_pos,
+                past_key_values=cache,
+                use_cache=True,
+            )
+            next_pos = next_pos + 1

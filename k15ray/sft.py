@@ -1,0 +1,282 @@
+"""The long-CoT supervised fine-tuning warm-up (paper section 2.2).
+
+"After performing a lightweight SFT on this warm-up dataset, we effectively prime the model to
+internalize these reasoning strategies." ``train_sft`` fine-tunes any causal-LM directory (or a
+built-in preset, built from scratch) on (question, long-CoT response) pairs:
+
+    L(theta) = - (1 / |R|) * sum_{(x, z, y) in batch} sum_{t in response} log pi_theta(w_t | x, w_<t)
+
+where R is the set of response tokens (thinking z, answer y and EOS) of the optimizer step's
+examples: the prompt x carries no loss. Packing (see ``k15ray.packing``) puts several examples in
+one row without attention across them. The learning rate warms up linearly for ``warmup_steps``,
+then follows a cosine decay to ``min_lr_ratio * lr``; the decay's clock is the fraction of the run
+done, measured in steps, minutes or epochs, whichever limit is set and nearest, so a run limited
+by wall-clock time still ends at the low learning rate.
+
+Checkpoints are Hugging Face directories ``out_dir/checkpoint-STEP`` (model, tokenizer,
+``trainer_state.json``, ``optimizer.pt``), written atomically; a new run with the same
+``out_dir`` resumes from the newest one (weights, optimizer, step, elapsed time; the data order
+is a function of the step, so it continues where it stopped). An interrupted run (Ctrl-C) saves a
+checkpoint first. The final model is ``out_dir/final``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from k15ray.config.sft import SFTConfig
+from k15ray.models import PRESETS, create_model, is_model_dir, save_tokenizer
+from k15ray.packing import IGNORE_INDEX, Example, batch_tensors, load_examples, pack
+
+STATE_FILE = "trainer_state.json"
+OPTIMIZER_FILE = "optimizer.pt"
+METRICS_FILE = "metrics.jsonl"
+
+
+def learning_rate(config: SFTConfig, step: int, progress: float) -> float:
+    """lr at optimizer step ``step`` (0-based): linear warm-up, then cosine decay by ``progress``.
+
+    lr_t = lr * (t + 1) / W for t < W; afterwards
+    lr_t = lr * (m + (1 - m) * (1 + cos(pi * p)) / 2), p = progress in [0, 1], m = min_lr_ratio.
+    """
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    p = min(max(progress, 0.0), 1.0)
+    m = config.min_lr_ratio
+    return config.lr * (m + (1 - m) * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+def run_progress(config: SFTConfig, step: int, elapsed_s: float, epochs: float) -> float:
+    """Fraction of the run done: the largest of steps, minutes and epochs against their limits."""
+    fractions = [0.0]
+    if config.max_steps:
+        fractions.append(step / config.max_steps)
+    if config.max_minutes:
+        fractions.append(elapsed_s / 60.0 / config.max_minutes)
+    if config.max_epochs:
+        fractions.append(epochs / config.max_epochs)
+    return max(fractions)
+
+
+def checkpoints(out_dir: Path) -> list[Path]:
+    """Complete checkpoints in ``out_dir``, oldest first."""
+    found = [p for p in out_dir.glob("checkpoint-*") if (p / STATE_FILE).is_file()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def _start_dir(config: SFTConfig, out_dir: Path) -> Path:
+    """The model directory to start from: a given HF dir, or a preset built into out_dir/init."""
+    path = config.model.path
+    if path in PRESETS and not Path(path).exists():
+        init = out_dir / "init"
+        if not is_model_dir(init):
+            create_model(path, init, seed=config.seed)
+        return init
+    if not is_model_dir(path):
+        raise ValueError(
+            f"model.path={path!r} is neither a preset {sorted(PRESETS)} nor a Hugging Face model "
+            "directory (no config.json there); pass a preset name or a save_pretrained directory"
+        )
+    return Path(path)
+
+
+def _save(model: Any, tokenizer: Any, optimizer: Any, state: dict[str, Any], target: Path) -> None:
+    """Write a checkpoint atomically: into a temp dir, then rename."""
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp))
+    save_tokenizer(tokenizer, tmp)
+    if optimizer is not None:
+        torch.save(optimizer.state_dict(), tmp / OPTIMIZER_FILE)
+    (tmp / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+
+
+def _prune(out_dir: Path, keep: int) -> None:
+    if keep > 0:
+        for old in checkpoints(out_dir)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _rows_for_step(
+    rows: list[list[Example]], config: SFTConfig, step: int, micro: int
+) -> list[list[Example]]:
+    """The packed rows of micro-batch ``micro`` of optimizer step ``step``: a pure function of the
+    step, so a resumed run sees the same data order. Each epoch is a seeded shuffle of the rows."""
+    start = (step * config.grad_accum + micro) * config.batch_size
+    out = []
+    for k in range(start, start + config.batch_size):
+        epoch, index = divmod(k, len(rows))
+        out.append(rows[_epoch_order(config.seed, epoch, len(rows))[index]])
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _epoch_order(seed: int, epoch: int, n_rows: int) -> tuple[int, ...]:
+    order = list(range(n_rows))
+    random.Random(seed * 1_000_003 + epoch).shuffle(order)
+    return tuple(order)
+
+
+def _micro_batches(
+    rows: list[list[Example]], config: SFTConfig, step: int, pad_id: int
+) -> list[tuple[torch.Tensor, ...]]:
+    return [
+        batch_tensors(_rows_for_step(rows, config, step, m), config.seq_len, pad_id)
+        for m in range(config.grad_accum)
+    ]
+
+
+def _train_step(
+    model: Any,
+    optimizer: Any,
+    micro_batches: list[tuple[torch.Tensor, ...]],
+    config: SFTConfig,
+    lr: float,
+) -> tuple[float, int]:
+    """One optimizer step over the accumulated micro-batches; returns (mean loss, response tokens).
+
+    Each micro-batch's summed token loss is divided by the response-token count of the WHOLE
+    step, so accumulation gives exactly the loss of one big batch.
+    """
+    device = next(model.parameters()).device
+    n_tokens = sum(int((t != IGNORE_INDEX).sum()) for _, _, t in micro_batches)
+    total = 0.0
+    for input_ids, positions, targets in micro_batches:
+        logits = model(
+            input_ids=input_ids.to(device), position_ids=positions.to(device), use_cache=False
+        ).logits  # (B, T, V)
+        loss = torch.nn.functional.cross_entropy(
+            logits.float().flatten(0, 1),
+            targets.to(device).flatten(),
+            ignore_index=IGNORE_INDEX,
+            reduction="sum",
+        ) / max(n_tokens, 1)
+        loss.backward()
+        total += float(loss)
+    if config.max_grad_norm > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return total, n_tokens
+
+
+def _stop(config: SFTConfig, step: int, elapsed_s: float, epochs: float) -> bool:
+    return bool(
+        (config.max_steps and step >= config.max_steps)
+        or (config.max_minutes and elapsed_s >= config.max_minutes * 60.0)
+        or (config.max_epochs and epochs >= config.max_epochs)
+    )
+
+
+def train_sft(config: SFTConfig, progress: bool = True) -> Path:
+    """Run (or resume) SFT as configured; returns the final model directory ``out_dir/final``."""
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    out_dir = Path(config.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    existing = checkpoints(out_dir)
+    source = existing[-1] if existing else _start_dir(config, out_dir)
+    tokenizer = AutoTokenizer.from_pretrained(str(source))
+    model = AutoModelForCausalLM.from_pretrained(
+        str(source), dtype=getattr(torch, config.model.dtype)
+    )
+    model.to(config.model.device).train()
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    state: dict[str, Any] = {"step": 0, "elapsed_s": 0.0, "tokens": 0}
+    if existing:
+        state = json.loads((source / STATE_FILE).read_text())
+        optimizer.load_state_dict(torch.load(source / OPTIMIZER_FILE, weights_only=True))
+    pad_id = (
+        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    )
+    rows = pack(load_examples(config.data, tokenizer), config.seq_len, config.seed)
+    rows_per_step = config.batch_size * config.grad_accum
+    bar = tqdm(
+        total=config.max_steps or None,
+        initial=state["step"],
+        disable=not progress,
+        desc="sft",
+        unit="step",
+    )
+    last_save_s = state["elapsed_s"]
+
+    def save() -> None:
+        nonlocal last_save_s
+        _save(model, tokenizer, optimizer, state, out_dir / f"checkpoint-{state['step']}")
+        _prune(out_dir, config.keep_checkpoints)
+        last_save_s = state["elapsed_s"]
+
+    try:
+        while True:
+            epochs = state["step"] * rows_per_step / len(rows)
+            if _stop(config, state["step"], state["elapsed_s"], epochs):
+                break
+            t0 = time.perf_counter()
+            lr = learning_rate(
+                config,
+                state["step"],
+                run_progress(config, state["step"], state["elapsed_s"], epochs),
+            )
+            loss, n_tokens = _train_step(
+                model, optimizer, _micro_batches(rows, config, state["step"], pad_id), config, lr
+            )
+            dt = time.perf_counter() - t0
+            state["step"] += 1
+            state["elapsed_s"] += dt
+            state["tokens"] += rows_per_step * config.seq_len
+            bar.update(1)
+            bar.set_postfix(
+                loss=f"{loss:.3f}",
+                lr=f"{lr:.2e}",
+                tok_s=f"{rows_per_step * config.seq_len / dt:.0f}",
+            )
+            if state["step"] % config.log_every_steps == 0 or state["step"] == 1:
+                _log(
+                    out_dir,
+                    {
+                        "step": state["step"],
+                        "elapsed_s": round(state["elapsed_s"], 3),
+                        "loss": loss,
+                        "lr": lr,
+                        "response_tokens": n_tokens,
+                        "tokens": state["tokens"],
+                    },
+                )
+            if (config.save_every_steps and state["step"] % config.save_every_steps == 0) or (
+                config.save_every_minutes
+                and state["elapsed_s"] - last_save_s >= config.save_every_minutes * 60
+            ):
+                save()
+    except KeyboardInterrupt:
+        save()  # nothing trained is lost; a new run resumes from here
+        raise
+    finally:
+        bar.close()
+    newest = checkpoints(out_dir)
+    if not newest or newest[-1].name != f"checkpoint-{state['step']}":
+        save()
+    final = out_dir / "final"
+    _save(model, tokenizer, None, state, final)
+    return final
+
+
+def _log(out_dir: Path, record: dict[str, Any]) -> None:
+    with (out_dir / METRICS_FILE).open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")

@@ -1,0 +1,230 @@
+"""Build the k15ray Serve applications from a ``ServeConfig`` and run them (issue 7).
+
+Three applications share one HTTP proxy, told apart by route prefix (Serve routes by the longest
+matching prefix):
+
+=========  ===============  ==========================================================
+name       route prefix     routes
+=========  ===============  ==========================================================
+policy     ``/``            ``/v1/models``, ``/v1/completions``, ``/v1/chat/completions``
+rewards    ``/v1/rewards``  ``/v1/rewards/math``, ``/v1/rewards/code``
+sandbox    ``/v1/sandbox``  ``/v1/sandbox/run``
+=========  ===============  ==========================================================
+
+``run_local(config)`` starts them on this machine (what ``k15ray serve`` does). For ``serve run`` /
+``serve deploy`` on a cluster, ``configs/serve.yaml`` names the builders below
+(``k15ray.serve.app:policy_builder`` ...), each taking a ``ServeConfig`` mapping as ``args``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, cast
+
+from k15ray.config import from_mapping, load_yaml, to_mapping
+from k15ray.config.serve import ServeConfig
+
+APP_ROUTES: dict[str, str] = {"policy": "/", "rewards": "/v1/rewards", "sandbox": "/v1/sandbox"}
+"""Route prefix of each application."""
+
+
+def policy_app(config: ServeConfig) -> Any:
+    """The policy application (``Application``), from ``config.policy``."""
+    from k15ray.serve.policy import PolicyDeployment
+
+    p = config.policy
+    if not p.model_dir:
+        raise ValueError("policy.model_dir is empty; pass the checkpoint directory (--policy DIR)")
+    return cast(Any, PolicyDeployment).options(
+        num_replicas=p.num_replicas,
+        ray_actor_options={"num_cpus": p.num_cpus, "num_gpus": p.num_gpus},
+        max_ongoing_requests=max(64, 4 * p.max_batch_size),
+    ).bind(p, config.max_body_bytes)
+
+
+def rewards_app(config: ServeConfig) -> Any:
+    """The rewards application: one deployment per kind in ``config.rewards.kinds``, one ingress."""
+    from k15ray.serve.rewards import REWARD_DEPLOYMENTS, RewardsAPI, VerifiableReward
+
+    r = config.rewards
+    if not r.kinds:
+        raise ValueError("rewards.kinds is empty; name at least one of math, code")
+    handles = {
+        kind: cast(Any, VerifiableReward).options(
+            name=REWARD_DEPLOYMENTS[kind],
+            num_replicas=r.num_replicas,
+            ray_actor_options={"num_cpus": r.num_cpus},
+            max_ongoing_requests=r.max_ongoing_requests,
+        ).bind(kind, r.threads)
+        for kind in r.kinds
+    }
+    return cast(Any, RewardsAPI).options(
+        ray_actor_options={"num_cpus": 0}, max_ongoing_requests=4 * r.max_ongoing_requests
+    ).bind(handles, r, config.max_body_bytes)
+
+
+def sandbox_app(config: ServeConfig) -> Any:
+    """The sandbox application, from ``config.sandbox``."""
+    from k15ray.serve.sandbox import SandboxDeployment
+
+    s = config.sandbox
+    return cast(Any, SandboxDeployment).options(
+        num_replicas=s.num_replicas,
+        ray_actor_options={"num_cpus": s.num_cpus},
+        max_ongoing_requests=s.max_ongoing_requests,
+    ).bind(s, config.max_body_bytes)
+
+
+def build_apps(config: ServeConfig) -> dict[str, tuple[Any, str]]:
+    """``name -> (Application, route prefix)`` of every application the config enables."""
+    apps: dict[str, tuple[Any, str]] = {}
+    if config.policy.model_dir:
+        apps["policy"] = (policy_app(config), APP_ROUTES["policy"])
+    if config.rewards.kinds:
+        apps["rewards"] = (rewards_app(config), APP_ROUTES["rewards"])
+    if config.sandbox.enabled:
+        apps["sandbox"] = (sandbox_app(config), APP_ROUTES["sandbox"])
+    if not apps:
+        raise ValueError(
+            "nothing to serve: give a policy directory, reward kinds, or enable the sandbox"
+        )
+    return apps
+
+
+# ----------------------------------------------------------- builders for `serve run` / deploy
+
+
+def _config(args: Mapping[str, Any] | None) -> ServeConfig:
+    return from_mapping(ServeConfig, dict(args or {}))
+
+
+def policy_builder(args: dict[str, Any]) -> Any:
+    """``import_path`` target: ``args`` is a ``ServeConfig`` mapping (``policy``, ``max_body_bytes``)."""
+    return policy_app(_config(args))
+
+
+def rewards_builder(args: dict[str, Any]) -> Any:
+    """``import_path`` target: ``args`` is a ``ServeConfig`` mapping (``rewards``, ...)."""
+    return rewards_app(_config(args))
+
+
+def sandbox_builder(args: dict[str, Any]) -> Any:
+    """``import_path`` target: ``args`` is a ``ServeConfig`` mapping (``sandbox``, ...)."""
+    return sandbox_app(_config(args))
+
+
+# -------------------------------------------------------------------------------- run locally
+
+
+def run_local(config: ServeConfig, *, ray_init_kwargs: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """Start Serve on ``config.host:config.port`` with every enabled application; returns
+    ``name -> base URL``. Starts Ray first unless it is running. Stop with ``shutdown()``."""
+    import ray
+    from ray import serve
+
+    apps = build_apps(config)  # validate before starting anything
+    if not ray.is_initialized():
+        ray.init(**dict(ray_init_kwargs or {}))
+    serve.start(http_options={"host": config.host, "port": config.port})
+    urls = {}
+    for name, (application, prefix) in apps.items():
+        serve.run(application, name=name, route_prefix=prefix)
+        urls[name] = f"http://{config.host}:{config.port}{prefix.rstrip('/')}"
+    return urls
+
+
+def shutdown() -> None:
+    """Stop every application and the HTTP proxy (``serve.shutdown()``)."""
+    from ray import serve
+
+    serve.shutdown()
+
+
+def config_from_serve_yaml(path: str | Path) -> ServeConfig:
+    """Read a Serve config file like ``configs/serve.yaml`` into one ``ServeConfig``: the
+    ``http_options`` address, and each application's ``args`` (an application left out of the
+    file is not served)."""
+    data = load_yaml(path)
+    apps = data.get("applications")
+    if not isinstance(apps, list) or not apps:
+        raise ValueError(f"{path}: `applications` must be a non-empty list of Serve applications")
+    merged: dict[str, Any] = {}
+    http = data.get("http_options") or {}
+    for key in ("host", "port"):
+        if key in http:
+            merged[key] = http[key]
+    builders = {f"k15ray.serve.app:{name}_builder": name for name in APP_ROUTES}
+    served = set()
+    for entry in apps:
+        name = builders.get(str(entry.get("import_path", "")))
+        if name is None:
+            raise ValueError(
+                f"{path}: import_path {entry.get('import_path')!r} is not a k15ray builder; "
+                f"use one of {sorted(builders)}"
+            )
+        served.add(name)
+        merged.update(entry.get("args") or {})
+    merged.setdefault("policy", {})
+    merged.setdefault("rewards", {})
+    merged.setdefault("sandbox", {})
+    if "policy" not in served:
+        merged["policy"] = {**merged["policy"], "model_dir": ""}
+    if "rewards" not in served:
+        merged["rewards"] = {**merged["rewards"], "kinds": []}
+    if "sandbox" not in served:
+        merged["sandbox"] = {**merged["sandbox"], "enabled": False}
+    return from_mapping(ServeConfig, merged, str(path))
+
+
+def config_from_cli(
+    *,
+    policy: str | None = None,
+    rewards: str | None = None,
+    sandbox: bool | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    backend: str | None = None,
+    config_path: str | None = None,
+) -> ServeConfig:
+    """The ``ServeConfig`` of ``k15ray serve``: ``config_path`` (a Serve config file) or the
+    defaults, overridden by every flag that was given (None = not given). ``rewards`` is a
+    comma-separated list such as ``math,code`` (empty = no rewards application)."""
+    base = config_from_serve_yaml(config_path) if config_path else ServeConfig()
+    data = to_mapping(base)
+    if policy is not None:
+        data["policy"]["model_dir"] = policy
+    if backend is not None:
+        data["policy"]["backend"] = backend
+    if rewards is not None:
+        data["rewards"]["kinds"] = [k.strip() for k in rewards.split(",") if k.strip()]
+    if sandbox is not None:
+        data["sandbox"]["enabled"] = sandbox
+    if host is not None:
+        data["host"] = host
+    if port is not None:
+        data["port"] = port
+    return from_mapping(ServeConfig, data)
+
+
+def serve_until_interrupted(config: ServeConfig, echo: Callable[[str], Any] = print) -> None:
+    """``run_local(config)``, then wait; Ctrl-C (or SIGTERM) stops Serve and Ray cleanly."""
+    import signal
+
+    import ray
+
+    urls = run_local(config, ray_init_kwargs={"include_dashboard": False})
+    for name, url in urls.items():
+        echo(f"{name}: {url}")
+    echo("serving; press Ctrl-C to stop")
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        while True:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        echo("stopping")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        shutdown()
+        ray.shutdown()

@@ -1,0 +1,280 @@
+"""The policy application: an OpenAI-compatible API over a trained checkpoint (issue 7).
+
+Routes (FastAPI ingress): ``GET /v1/models``, ``POST /v1/completions``, ``POST /v1/chat/completions``
+with ``n``, ``max_tokens``, ``temperature`` (0 = greedy), ``top_p``, ``stop``, ``seed`` and
+``stream`` (server-sent events ``data: {...}\\n\\n`` ending with ``data: [DONE]\\n\\n``).
+
+Dynamic batching: every choice of every concurrent request becomes ``GenerationRequest``s (one per
+chunk, see ``k15ray.serve.generation``) that ``@serve.batch`` gathers into one ``backend.generate``
+call per group of equal sampling parameters, run in a worker thread so the event loop keeps
+streaming. This deployment is a thin adapter: prompt encoding lives in ``policy_model``, stop
+strings and streams in ``generation``, the HTTP edge in ``http``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+from ray import serve
+
+from k15ray.config.serve import PolicyServeConfig
+from k15ray.serve.generation import ChoiceSpec, CompletionEngine, Delta, batch_key
+from k15ray.serve.http import ApiError, install_edge
+from k15ray.serve.policy_model import ServedPolicy, load_served_policy
+from k15ray.serve.schemas import (
+    AssistantMessage,
+    ChatChoice,
+    ChatChunkChoice,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    CompletionChoice,
+    CompletionRequest,
+    CompletionResponse,
+    DeltaMessage,
+    ModelCard,
+    ModelList,
+    Usage,
+)
+from k15ray.types import GenerationRequest, GenerationResult, SamplingParams
+
+app = install_edge(FastAPI(title="k15ray policy (OpenAI-compatible)"))
+
+POLICY_DEPLOYMENT = "Policy"
+
+
+def sse(payload: BaseModel | str) -> str:
+    """One server-sent event: ``data: <json>`` and a blank line."""
+    data = payload if isinstance(payload, str) else payload.model_dump_json()
+    return f"data: {data}\n\n"
+
+
+def _usage(prompt_tokens: int, deltas: Sequence[Delta]) -> Usage:
+    completion = sum(d.completion_tokens for d in deltas)
+    return Usage(
+        prompt_tokens=prompt_tokens, completion_tokens=completion,
+        total_tokens=prompt_tokens + completion,
+    )
+
+
+def _error_event(err: Exception) -> str:
+    return sse(json.dumps({"error": {"message": str(err), "type": "server_error"}}))
+
+
+@serve.deployment(name=POLICY_DEPLOYMENT)
+@serve.ingress(app)
+class PolicyDeployment:
+    """Serves one checkpoint; see the module docstring."""
+
+    def __init__(self, config: PolicyServeConfig, max_body_bytes: int) -> None:
+        app.state.max_body_bytes = max_body_bytes
+        self.config = config
+        self.policy: ServedPolicy = load_served_policy(config)
+        self.engine = CompletionEngine(
+            self._generate_one, self.policy.decode, self.policy.stop_token_ids,
+            chunk_tokens=config.stream_chunk_tokens,
+        )
+        batcher: Any = self._generate_batch  # the @serve.batch wrapper takes its limits at run time
+        batcher.set_max_batch_size(config.max_batch_size)
+        batcher.set_batch_wait_timeout_s(config.batch_wait_timeout_s)
+        self.created = int(time.time())
+        self.vocab_size = len(self.policy.tokenizer)
+
+    # ---------------------------------------------------------------- dynamic batching (Serve)
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01)
+    async def _generate_batch(
+        self, items: list[tuple[GenerationRequest, SamplingParams]]
+    ) -> list[GenerationResult]:
+        """One backend call per group of equal sampling parameters, in a worker thread."""
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for i, (_, params) in enumerate(items):
+            groups.setdefault(batch_key(params), []).append(i)
+        results: dict[int, GenerationResult] = {}
+        for indices in groups.values():
+            requests = [items[i][0] for i in indices]
+            params = items[indices[0]][1]
+            out = await asyncio.to_thread(self.policy.backend.generate, requests, params)
+            results.update(zip(indices, out, strict=True))
+        return [results[i] for i in range(len(items))]
+
+    async def _generate_one(
+        self, request: GenerationRequest, params: SamplingParams
+    ) -> GenerationResult:
+        return await self._generate_batch((request, params))
+
+    # ------------------------------------------------------------------------------ routes
+
+    @app.get("/v1/models")
+    async def models(self) -> ModelList:
+        return ModelList(data=[ModelCard(id=self.policy.name, created=self.created)])
+
+    @app.post("/v1/completions", response_model=None)
+    async def completions(self, body: CompletionRequest) -> CompletionResponse | StreamingResponse:
+        self._check_common(body)
+        if body.echo:
+            raise ApiError(400, "echo is not supported; leave it false", param="echo")
+        prompts = self._completion_prompts(body.prompt)
+        specs = self._specs(body, prompts)
+        rid, model = f"cmpl-{uuid.uuid4().hex}", self.policy.name
+        prompt_tokens = sum(len(p) for p in prompts)
+        if body.stream:
+            usage = bool(body.stream_options and body.stream_options.include_usage)
+            events = self._completion_events(rid, model, specs, prompt_tokens, usage)
+            return StreamingResponse(events, media_type="text/event-stream")
+        deltas = await self._complete(specs)
+        choices = [
+            CompletionChoice(index=i, text=d.text, finish_reason=d.finish_reason)
+            for i, d in enumerate(deltas)
+        ]
+        return CompletionResponse(
+            id=rid, created=int(time.time()), model=model, choices=choices,
+            usage=_usage(prompt_tokens, deltas),
+        )
+
+    @app.post("/v1/chat/completions", response_model=None)
+    async def chat_completions(
+        self, body: ChatCompletionRequest
+    ) -> ChatCompletionResponse | StreamingResponse:
+        self._check_common(body)
+        try:
+            prompt = self.policy.encode_chat([m.model_dump() for m in body.messages])
+        except ValueError as err:
+            raise ApiError(400, str(err), param="messages") from err
+        specs = self._specs(body, [prompt])
+        rid, model = f"chatcmpl-{uuid.uuid4().hex}", self.policy.name
+        if body.stream:
+            usage = bool(body.stream_options and body.stream_options.include_usage)
+            events = self._chat_events(rid, model, specs, len(prompt), usage)
+            return StreamingResponse(events, media_type="text/event-stream")
+        deltas = await self._complete(specs)
+        choices = [
+            ChatChoice(index=i, message=AssistantMessage(content=d.text), finish_reason=d.finish_reason)
+            for i, d in enumerate(deltas)
+        ]
+        return ChatCompletionResponse(
+            id=rid, created=int(time.time()), model=model, choices=choices,
+            usage=_usage(len(prompt), deltas),
+        )
+
+    # ------------------------------------------------------------------------- validation
+
+    def _check_common(self, body: CompletionRequest | ChatCompletionRequest) -> None:
+        if body.model != self.policy.name:
+            raise ApiError(
+                404, f"the model {body.model!r} does not exist; this server has {[self.policy.name]}",
+                param="model", code="model_not_found",
+            )
+        if body.n > self.config.max_n:
+            raise ApiError(400, f"n={body.n} exceeds the limit {self.config.max_n}", param="n")
+        max_tokens = body.max_tokens or self.config.default_max_tokens
+        if max_tokens > self.config.max_tokens_limit:
+            raise ApiError(
+                400, f"max_tokens={max_tokens} exceeds the limit {self.config.max_tokens_limit}",
+                param="max_tokens",
+            )
+
+    def _completion_prompts(self, prompt: str | list[str] | list[int]) -> list[list[int]]:
+        if isinstance(prompt, str):
+            texts = [prompt]
+        elif all(isinstance(p, int) for p in prompt):
+            bad = [t for t in prompt if not 0 <= int(t) < self.vocab_size]
+            if bad:
+                raise ApiError(
+                    400, f"token ids {bad[:5]} are outside 0..{self.vocab_size - 1}", param="prompt"
+                )
+            return [[int(t) for t in prompt]]
+        else:
+            texts = [str(p) for p in prompt]
+        encoded = [self.policy.encode_text(t) for t in texts]
+        if any(not ids for ids in encoded):
+            raise ApiError(400, "prompt is empty; send at least one character", param="prompt")
+        return encoded
+
+    def _specs(
+        self, body: CompletionRequest | ChatCompletionRequest, prompts: Sequence[Sequence[int]]
+    ) -> list[ChoiceSpec]:
+        max_tokens = body.max_tokens or self.config.default_max_tokens
+        limit = self.policy.max_model_len
+        for ids in prompts:
+            if limit is not None and len(ids) + max_tokens > limit:
+                raise ApiError(
+                    400, f"prompt ({len(ids)} tokens) + max_tokens ({max_tokens}) exceeds the "
+                    f"model's context length {limit}; shorten the prompt or lower max_tokens",
+                    param="max_tokens",
+                )
+        params = SamplingParams(
+            temperature=body.temperature, top_p=body.top_p, stop_token_ids=self.policy.stop_token_ids,
+            seed=body.seed, detect_repeats=self.config.detect_repeats,
+        )
+        base = uuid.uuid4().hex if body.seed is None else f"seed{body.seed}"
+        return [
+            ChoiceSpec(f"{base}-{p}-{j}", tuple(ids), max_tokens, params, body.stop_strings())
+            for p, ids in enumerate(prompts)
+            for j in range(body.n)
+        ]
+
+    async def _complete(self, specs: Sequence[ChoiceSpec]) -> list[Delta]:
+        try:
+            return await self.engine.complete_all(specs)
+        except ValueError as err:
+            raise ApiError(400, str(err)) from err
+
+    # -------------------------------------------------------------------------- streaming
+
+    async def _completion_events(
+        self, rid: str, model: str, specs: Sequence[ChoiceSpec], prompt_tokens: int,
+        include_usage: bool,
+    ) -> AsyncIterator[str]:
+        created, finals = int(time.time()), []
+
+        def chunk(choices: list[CompletionChoice], usage: Usage | None = None) -> str:
+            return sse(CompletionResponse(
+                id=rid, created=created, model=model, choices=choices, usage=usage
+            ))
+
+        try:
+            async for index, delta in self.engine.stream_all(specs):
+                yield chunk([CompletionChoice(
+                    index=index, text=delta.text, finish_reason=delta.finish_reason
+                )])
+                finals += [delta] if delta.finish_reason else []
+            if include_usage:
+                yield chunk([], _usage(prompt_tokens, finals))
+        except Exception as err:  # the status line is sent already: report in the stream
+            yield _error_event(err)
+        yield sse("[DONE]")
+
+    async def _chat_events(
+        self, rid: str, model: str, specs: Sequence[ChoiceSpec], prompt_tokens: int,
+        include_usage: bool,
+    ) -> AsyncIterator[str]:
+        created, finals = int(time.time()), []
+
+        def chunk(choices: list[ChatChunkChoice], usage: Usage | None = None) -> str:
+            return sse(ChatCompletionChunk(
+                id=rid, created=created, model=model, choices=choices, usage=usage
+            ))
+
+        try:
+            for i in range(len(specs)):  # OpenAI opens every choice with the assistant's role
+                yield chunk([ChatChunkChoice(index=i, delta=DeltaMessage(role="assistant", content=""))])
+            async for index, delta in self.engine.stream_all(specs):
+                message = DeltaMessage(content=delta.text)
+                yield chunk([ChatChunkChoice(
+                    index=index, delta=message, finish_reason=delta.finish_reason
+                )])
+                finals += [delta] if delta.finish_reason else []
+            if include_usage:
+                yield chunk([], _usage(prompt_tokens, finals))
+        except Exception as err:  # the status line is sent already: report in the stream
+            yield _error_event(err)
+        yield sse("[DONE]")

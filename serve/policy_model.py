@@ -1,0 +1,106 @@
+"""What the policy application serves: a rollout backend, its tokenizer, and prompt encoding.
+
+``load_served_policy(config)`` picks the rollout backend by name (``BACKEND_LOADERS``: ``hf`` =
+``k15ray.rollout.hf.HFBackend``, ``vllm`` = ``k15ray.rollout.vllm.VLLMBackend``, only where vLLM
+is installed) and loads the tokenizer of the same directory through ``AutoTokenizer``, so the
+built-in tiny model and a real checkpoint take the same path.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from k15ray.config.serve import PolicyServeConfig
+from k15ray.types import RolloutBackend
+
+
+@dataclass
+class ServedPolicy:
+    """A loaded policy: ``backend`` generates token ids, ``tokenizer`` turns text into them."""
+
+    name: str
+    backend: RolloutBackend
+    tokenizer: Any
+    stop_token_ids: tuple[int, ...]
+    max_model_len: int | None = None
+    """Context length (prompt + new tokens), from the model config; None = unknown."""
+
+    def encode_text(self, text: str) -> list[int]:
+        """A raw completion prompt (``/v1/completions``)."""
+        return list(self.tokenizer.encode(text))
+
+    def encode_chat(self, messages: Sequence[dict[str, str]]) -> list[int]:
+        """A conversation as the rollouts see it (``k15ray.prompting.encode_prompt``): the
+        tokenizer's chat template with the assistant's generation prompt."""
+        from k15ray.prompting import encode_prompt
+
+        return encode_prompt(self.tokenizer, list(messages))
+
+    def decode(self, token_ids: list[int]) -> str:
+        return str(self.tokenizer.decode(token_ids, skip_special_tokens=False))
+
+
+def _load_hf(config: PolicyServeConfig) -> RolloutBackend:
+    from k15ray.rollout.hf import HFBackend
+
+    return HFBackend.from_pretrained(
+        config.model_dir, dtype=config.dtype, device=config.device,
+        max_batch_size=config.max_batch_size,
+    )
+
+
+def _load_vllm(config: PolicyServeConfig) -> RolloutBackend:
+    if importlib.util.find_spec("vllm") is None:
+        raise ValueError(
+            "policy.backend 'vllm' needs vLLM on a GPU machine (pip install 'k15ray[vllm]'); "
+            "use backend 'hf' here"
+        )
+    from k15ray.rollout.vllm import VLLMBackend
+
+    return VLLMBackend(config.model_dir, enable_sleep_mode=False)
+
+
+BACKEND_LOADERS: dict[str, Callable[[PolicyServeConfig], RolloutBackend]] = {
+    "hf": _load_hf,
+    "vllm": _load_vllm,
+}
+"""Rollout backends by name: the selection point of the policy application."""
+
+
+def chat_stop_token_ids(tokenizer: Any) -> tuple[int, ...]:
+    """Ids that end an answer: EOS and, where the tokenizer has one, its end-of-turn token."""
+    from k15ray.prompting import stop_token_ids
+
+    return tuple(int(t) for t in stop_token_ids(tokenizer))
+
+
+def load_served_policy(config: PolicyServeConfig) -> ServedPolicy:
+    """Load the backend named by ``config.backend`` and the tokenizer of ``config.model_dir``."""
+    if config.backend not in BACKEND_LOADERS:
+        raise ValueError(f"policy.backend {config.backend!r} unknown; use one of {sorted(BACKEND_LOADERS)}")
+    path = Path(config.model_dir)
+    if not (path / "config.json").is_file():
+        raise ValueError(
+            f"policy.model_dir {str(path)!r} is not a Hugging Face model directory (no config.json); "
+            "pass a checkpoint directory, e.g. one written by k15ray.models.create_model"
+        )
+    if config.torch_threads > 0 and config.device == "cpu":
+        import torch
+
+        torch.set_num_threads(config.torch_threads)
+    from transformers import AutoConfig, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    max_len = getattr(AutoConfig.from_pretrained(str(path)), "max_position_embeddings", None)
+    backend = BACKEND_LOADERS[config.backend](config)
+    return ServedPolicy(
+        name=config.model_name or path.name,
+        backend=backend,
+        tokenizer=tokenizer,
+        stop_token_ids=chat_stop_token_ids(tokenizer),
+        max_model_len=int(max_len) if max_len else None,
+    )

@@ -1,0 +1,147 @@
+"""The rewards application: verifiable rewards r(x, y, y*) behind HTTP and deployment handles.
+
+Paper section 2.1: math answers are checked against the reference (``k15ray.rewards.math_reward``,
+math-verify under a time limit), code against its tests in the sandbox
+(``k15ray.rewards.code_reward``). Served rewards call the very same ``RewardFn``s as the
+in-process path, so the training loop gets identical scores either way.
+
+* ``VerifiableReward`` (deployed as ``MathReward`` / ``CodeReward``): ``score(prompts, responses)
+  -> list[RewardResult]`` for handles (``k15ray.serve.client.ServedReward``). Items are scored
+  concurrently in a thread pool; ``math_reward`` is thread-safe (its math-verify work runs in
+  worker processes with their own time limit), so concurrent requests are safe.
+* ``RewardsAPI`` (ingress, route prefix ``/v1/rewards``): ``GET /`` lists what is served,
+  ``POST /math`` and ``POST /code`` take one item or ``{"items": [...]}`` and answer a
+  ``RewardOut`` or ``{"results": [...]}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from fastapi import FastAPI
+from ray import serve
+
+from k15ray.config.serve import RewardServeConfig
+from k15ray.serve.http import ApiError, install_edge
+from k15ray.serve.reward_models import REWARD_MODEL_BUILDERS
+from k15ray.serve.schemas import (
+    CodeItem,
+    CodeRewardRequest,
+    MathItem,
+    MathRewardRequest,
+    RewardBatchResponse,
+    RewardOut,
+)
+from k15ray.types import Prompt, RewardFn, RewardResult
+
+REWARD_FUNCTIONS: dict[str, str] = {
+    "math": "k15ray.rewards:math_reward",
+    "code": "k15ray.rewards:code_reward",
+}
+"""The in-process ``RewardFn`` behind each served kind (``module:attribute``)."""
+
+REWARD_DEPLOYMENTS: dict[str, str] = {"math": "MathReward", "code": "CodeReward"}
+"""Deployment name of each kind inside the rewards application (for handles)."""
+
+REWARDS_APP = "rewards"
+"""Default application name of the rewards application."""
+
+
+def load_reward_fn(kind: str) -> RewardFn:
+    """The ``RewardFn`` of ``kind``; ValueError lists the valid kinds."""
+    if kind not in REWARD_FUNCTIONS:
+        raise ValueError(f"reward kind {kind!r} is unknown; valid kinds: {sorted(REWARD_FUNCTIONS)}")
+    module, attribute = REWARD_FUNCTIONS[kind].split(":")
+    fn: RewardFn = getattr(importlib.import_module(module), attribute)
+    return fn
+
+
+def safe_score(fn: RewardFn, prompt: Prompt, response: str) -> RewardResult:
+    """``fn(prompt, response)``, with any exception turned into a typed ``error`` result (STYLE 8)."""
+    try:
+        return fn(prompt, response)
+    except Exception as err:  # a reward must never kill the caller's iteration
+        return RewardResult(0.0, False, "error", {"error": f"{type(err).__name__}: {err}"})
+
+
+def math_prompt(item: MathItem) -> Prompt:
+    return Prompt(id=item.prompt_id, question="", answer=item.reference, domain="math")
+
+
+def code_prompt(item: CodeItem) -> Prompt:
+    tests = tuple(t.to_type() for t in item.tests)
+    return Prompt(id=item.prompt_id, question="", answer="", domain="code", tests=tests)
+
+
+@serve.deployment
+class VerifiableReward:
+    """Scores (prompt, response) pairs with one kind's ``RewardFn``, items in parallel threads."""
+
+    def __init__(self, kind: str, threads: int = 8) -> None:
+        self.kind = kind
+        self.fn = load_reward_fn(kind)
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"{kind}-reward")
+
+    async def score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[RewardResult]:
+        if len(prompts) != len(responses):
+            raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses; pair them up")
+        loop = asyncio.get_running_loop()
+        futures = [
+            loop.run_in_executor(self.pool, safe_score, self.fn, p, r)
+            for p, r in zip(prompts, responses, strict=True)
+        ]
+        return list(await asyncio.gather(*futures))
+
+
+app = install_edge(FastAPI(title="k15ray rewards"))
+
+
+@serve.deployment(name="RewardsAPI")
+@serve.ingress(app)
+class RewardsAPI:
+    """HTTP front of the reward deployments it was bound with (``handles``: kind -> handle)."""
+
+    def __init__(self, handles: dict[str, Any], config: RewardServeConfig, max_body_bytes: int) -> None:
+        app.state.max_body_bytes = max_body_bytes
+        self.handles = handles
+        self.config = config
+
+    @app.get("/")
+    async def served(self) -> dict[str, list[str]]:
+        return {"rewards": sorted(self.handles), "reward_models": sorted(REWARD_MODEL_BUILDERS)}
+
+    @app.post("/math", response_model=None)
+    async def math(self, body: MathRewardRequest) -> RewardOut | RewardBatchResponse:
+        items = body.all_items()
+        results = await self._score("math", [math_prompt(i) for i in items], [i.response for i in items])
+        return self._answer(results, batch=body.items is not None)
+
+    @app.post("/code", response_model=None)
+    async def code(self, body: CodeRewardRequest) -> RewardOut | RewardBatchResponse:
+        items = body.all_items()
+        results = await self._score("code", [code_prompt(i) for i in items], [i.response for i in items])
+        return self._answer(results, batch=body.items is not None)
+
+    async def _score(self, kind: str, prompts: list[Prompt], responses: list[str]) -> list[RewardResult]:
+        if kind not in self.handles:
+            raise ApiError(
+                404, f"reward {kind!r} is not served here (serving {sorted(self.handles)}); "
+                f"start the server with --rewards {','.join([*sorted(self.handles), kind])}",
+                code="reward_not_served",
+            )
+        if len(prompts) > self.config.max_batch_items:
+            raise ApiError(
+                400, f"{len(prompts)} items exceed the limit of {self.config.max_batch_items} per "
+                "request; split the batch", param="items",
+            )
+        result: list[RewardResult] = await self.handles[kind].score.remote(prompts, responses)
+        return result
+
+    @staticmethod
+    def _answer(results: list[RewardResult], batch: bool) -> RewardOut | RewardBatchResponse:
+        outs = [RewardOut.of(r) for r in results]
+        return RewardBatchResponse(results=outs) if batch else outs[0]

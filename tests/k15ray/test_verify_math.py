@@ -1,0 +1,200 @@
+"""verify_math: equivalent and non-equivalent answer pairs, threads, Ray actors, time limits."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from k15ray.rewards import check_math, math_reward, verify_math
+from k15ray.rewards.answer import canonical, extract_answer, fast_verdict
+from k15ray.types import Prompt
+
+EQUIVALENT = [
+    # forms: fractions, decimals, radicals, factorised polynomials
+    ("The answer is \\boxed{\\frac{1}{2}}", "0.5"),
+    ("\\boxed{0.5}", "\\frac{1}{2}"),
+    ("\\boxed{\\dfrac12}", "1/2"),
+    ("\\boxed{\\frac{-1}{2}}", "-0.5"),
+    ("\\boxed{(a+2)(a-2)}", "a^2-4"),
+    ("\\boxed{a^2 - 4}", "(a-2)(a+2)"),
+    ("\\boxed{x^2+2x+1}", "(x+1)^2"),
+    ("\\boxed{2\\sqrt{2}}", "\\sqrt{8}"),
+    ("\\boxed{\\pi/2}", "\\frac{\\pi}{2}"),
+    ("\\boxed{1.5\\times10^{3}}", "1500"),
+    ("\\boxed{1,000}", "1000"),
+    ("\\boxed{-3}", "-3"),
+    # intervals, sets, tuples, equations
+    ("\\boxed{[1, 2)}", "[1,2)"),
+    ("\\boxed{(-\\infty, 3]}", "(-\\infty,3]"),
+    ("\\boxed{x \\in [1,2)}", "[1,2)"),
+    ("\\boxed{\\{3, 1, 2\\}}", "\\{1,2,3\\}"),
+    ("\\boxed{2, 3}", "\\{2, 3\\}"),
+    ("\\boxed{(1, 2)}", "(1,2)"),
+    ("\\boxed{x = 3}", "3"),
+    ("\\boxed{y = 2x + 1}", "y=1+2x"),
+    # units, percentages, currency, degrees, choices
+    ("\\boxed{5\\text{ cm}}", "5"),
+    ("\\boxed{12 \\text{ apples}}", "12"),
+    ("\\boxed{50\\%}", "50\\%"),
+    ("\\boxed{50\\%}", "0.5"),
+    ("\\boxed{\\$5}", "5"),
+    ("\\boxed{90^\\circ}", "90"),
+    ("\\boxed{\\text{(B)}}", "B"),
+    # where the answer is: markers, the last expression, a repeated box
+    ("Answer: 42", "42"),
+    ("so the final answer is $\\frac{3}{4}$.", "0.75"),
+    ("Thus 2 + 2 = 4", "4"),
+    ("The answer is: 007", "7"),
+    ("\\boxed{3} and, checking again, \\boxed{3}", "3"),
+]
+
+NOT_EQUIVALENT = [
+    ("\\boxed{\\frac{1}{3}}", "0.5"),
+    ("\\boxed{0.33}", "\\frac{1}{3}"),
+    ("\\boxed{(a+2)(a+2)}", "a^2-4"),
+    ("\\boxed{x^2+1}", "(x+1)^2"),
+    ("\\boxed{\\sqrt{2}}", "2"),
+    ("\\boxed{-3}", "3"),
+    ("\\boxed{1001}", "1000"),
+    ("\\boxed{[1, 2]}", "[1,2)"),  # closed vs half-open interval
+    ("\\boxed{(1, 2]}", "[1,2)"),
+    ("\\boxed{\\{1, 2\\}}", "\\{1,2,3\\}"),
+    ("\\boxed{(2, 1)}", "(1,2)"),  # tuples are ordered
+    ("\\boxed{5\\text{ cm}}", "6"),
+    ("\\boxed{60\\%}", "0.5"),
+    ("\\boxed{\\text{(C)}}", "B"),
+    ("Answer: 41", "42"),
+    # missing answers
+    ("", "42"),
+    ("I don't know.", "42"),
+    ("\\boxed{}", "42"),
+    ("\\boxed{2", "2"),  # unbalanced
+    # multiple answers: hedging is wrong even when one candidate is right
+    ("\\boxed{3} or maybe \\boxed{4}", "3"),
+    ("\\boxed{3, 4}", "3"),
+    ("Answer: 3 or 4", "3"),
+    ("\\boxed{x = 3 \\text{ or } x = 4}", "3"),
+    ("\\boxed{1}\\boxed{2}\\boxed{3}\\boxed{4}\\boxed{5}", "1"),
+]
+
+
+@pytest.mark.parametrize(("response", "reference"), EQUIVALENT)
+def test_equivalent_pairs(response: str, reference: str) -> None:
+    assert verify_math(response, reference) is True
+
+
+@pytest.mark.parametrize(("response", "reference"), NOT_EQUIVALENT)
+def test_non_equivalent_pairs(response: str, reference: str) -> None:
+    assert verify_math(response, reference) is False
+
+
+def test_extraction_rules() -> None:
+    assert extract_answer("work... \\boxed{\\frac{1}{2}} done").answers == ("\\frac{1}{2}",)
+    assert extract_answer("a \\boxed{x^{2}} b \\fbox{y}").answers == ("x^{2}", "y")
+    assert extract_answer("\\boxed{\\{1,2\\}}").answers == ("\\{1,2\\}",)  # \{ is literal
+    assert extract_answer("\\boxed 5 apples").answers == ("5",)
+    # the LAST marker wins, up to the end of its line; $...$ and the final period are dropped
+    found = extract_answer("answer: 1\nThe final answer is $12$.\nThanks")
+    assert (found.kind, found.answers) == ("marker", ("12",))
+    tail = extract_answer("line one\n so x = 5  \n\n")
+    assert (tail.kind, tail.answers) == ("tail", ("so x = 5",))
+    assert extract_answer("  \n ").kind == "none"
+
+
+def test_canonical_and_fast_verdict() -> None:
+    assert canonical(" $\\dfrac{1}{2}$. ") == "\\frac{1}{2}"
+    assert canonical("\\left( 1, 2 \\right)") == "(1,2)"
+    assert fast_verdict(("007",), "7") is True  # int("007") == 7
+    assert fast_verdict(("8",), "7") is False
+    assert fast_verdict(("7", "8"), "7") is False  # one wrong candidate: wrong
+    assert fast_verdict(("0.5",), "1/2") is None  # needs math-verify
+
+
+def test_fast_path_skips_math_verify() -> None:
+    assert check_math("\\boxed{12}", "12").via == "fast"
+    assert check_math("\\boxed{\\frac{1}{2}}", "0.5").via == "math-verify"
+
+
+def test_math_reward_statuses() -> None:
+    prompt = Prompt(id="p", question="What is 6*7?", answer="42")
+    ok = math_reward(prompt, "6*7 = \\boxed{42}")
+    assert (ok.score, ok.correct, ok.status, ok.details["answer"]) == (1.0, True, "ok", "42")
+    wrong = math_reward(prompt, "\\boxed{41}")
+    assert (wrong.score, wrong.correct, wrong.status) == (0.0, False, "ok")
+    assert math_reward(prompt, "").status == "wrong_format"
+    assert math_reward(prompt, "\\boxed{}").status == "wrong_format"
+
+
+def test_bad_arguments_raise() -> None:
+    with pytest.raises(TypeError, match="two strings"):
+        verify_math(42, "42")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="timeout_s"):
+        verify_math("1", "1", timeout_s=0)
+
+
+def test_safe_from_threads() -> None:
+    # math-verify alone raises in a non-main thread (signal.alarm); ours runs in worker processes
+    pairs = [(f"\\boxed{{\\frac{{{n}}}{{2}}}}", f"{n / 2}") for n in range(1, 13)]
+    pairs += [(f"\\boxed{{\\frac{{{n}}}{{3}}}}", f"{n / 2}") for n in range(1, 13)]
+    expected = [True] * 12 + [n / 3 == n / 2 for n in range(1, 13)]  # all False: n/3 != n/2, n >= 1
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda p: verify_math(*p), pairs))
+    assert got == expected
+    assert threading.current_thread() is threading.main_thread()
+
+
+PATHOLOGICAL = [
+    ("100 KB of text", "x" * 100_000, "5"),
+    ("100 KB of math", "1+" * 50_000 + "1", "5"),
+    ("100 KB of boxes", "\\boxed{1}" * 11_000, "2"),
+    ("deeply nested frac", "\\boxed{" + "\\frac{1}{" * 120 + "2" + "}" * 120 + "}", "5"),
+    ("nesting past the limit", "\\boxed{" + "{" * 5000 + "}" * 5000 + "}", "5"),
+    ("a power tower", "\\boxed{9^{9^{9^{9}}}}", "5"),
+    ("a huge power", "\\boxed{2^{10^{10}}} ", "5"),
+]
+
+
+@pytest.mark.parametrize(("name", "response", "reference"), PATHOLOGICAL, ids=[p[0] for p in PATHOLOGICAL])
+def test_pathological_inputs_return_false_within_the_limit(
+    name: str, response: str, reference: str
+) -> None:
+    verify_math("\\boxed{\\frac{1}{2}}", "0.5")  # warm: a worker is running
+    timeout_s = 1.0
+    start = time.monotonic()
+    result = verify_math(response, reference, timeout_s=timeout_s)
+    elapsed = time.monotonic() - start
+    assert result is False
+    assert elapsed < timeout_s + 0.5, f"{name}: {elapsed:.2f} s"
+
+
+def test_works_again_after_a_timeout() -> None:
+    verdict = check_math("\\boxed{9^{9^{9^{9}}}}", "5", timeout_s=0.5)
+    assert verdict.status == "timeout" and not verdict.correct
+    assert verify_math("\\boxed{\\frac{2}{4}}", "0.5") is True
+
+
+def test_inside_a_ray_actor(ray_session: None) -> None:
+    import ray
+
+    @ray.remote(num_cpus=0)
+    class Scorer:
+        def score(self, response: str, reference: str) -> bool:
+            return verify_math(response, reference)
+
+    @ray.remote(num_cpus=0)
+    def score_in_thread(response: str, reference: str) -> bool:
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(verify_math, response, reference).result()
+
+    actor = Scorer.options(max_concurrency=4).remote()  # threaded actor: calls off the main thread
+    results = ray.get(
+        [
+            actor.score.remote("\\boxed{(a+2)(a-2)}", "a^2-4"),
+            actor.score.remote("\\boxed{a^2+4}", "a^2-4"),
+            score_in_thread.remote("\\boxed{[1,2)}", "[1, 2)"),
+        ]
+    )
+    assert results == [True, False, True]

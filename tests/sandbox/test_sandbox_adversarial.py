@@ -1,0 +1,277 @@
+"""The adversarial suite of issue 5: hostile programs leave the host untouched, no process of a
+run survives it, and the sandbox keeps serving afterwards.
+
+One single-worker sandbox serves the whole module, so every attack is followed (``_assert_clean``)
+by a run in the very container the attack used, which must see only itself and the zygote in its
+PID namespace and an empty ``/work``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from k15ray.config.sandbox import SandboxConfig
+from k15ray.sandbox import Sandbox
+
+pytestmark = pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="needs /usr/bin/python3")
+
+CLEAN_CHECK = """
+import os
+pids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())
+print(pids == [1, os.getpid()], sorted(os.listdir('/work')), sorted(os.listdir('/work/tmp')))
+"""
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    sb = Sandbox(SandboxConfig(workers=1, output_limit_bytes=1 << 20)).start()
+    yield sb
+    sb.close()
+
+
+def _descendants(pid: int) -> set[int]:
+    """All host processes below ``pid`` (through /proc/PID/task/TID/children)."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tids = os.listdir(f"/proc/{p}/task")
+        except FileNotFoundError:
+            continue
+        for tid in tids:
+            try:
+                children = Path(f"/proc/{p}/task/{tid}/children").read_text().split()
+            except FileNotFoundError:
+                continue
+            for c in map(int, children):
+                if c not in found:
+                    found.add(c)
+                    todo.append(c)
+    return found
+
+
+def _host_cmdlines_containing(marker: str) -> list[int]:
+    hits = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                if marker in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace"):
+                    hits.append(int(p))
+            except OSError:
+                continue
+    return hits
+
+
+def _assert_clean(sandbox: Sandbox, processes_before: set[int] | None = None) -> None:
+    """The container still serves, holds no leftover process or file, and the host side holds
+    no new process below the container."""
+    after = sandbox.run(CLEAN_CHECK)
+    assert after.status == "ok", after
+    assert after.stdout == "True ['main.py', 'tmp'] []\n", after.stdout
+    if processes_before is not None:
+        (bwrap_pid,) = sandbox.pool.pids
+        assert _descendants(bwrap_pid) == processes_before
+
+
+def _container_processes(sandbox: Sandbox) -> set[int]:
+    (bwrap_pid,) = sandbox.pool.pids
+    return _descendants(bwrap_pid)
+
+
+def test_fork_bomb_is_contained(sandbox: Sandbox) -> None:
+    before = _container_processes(sandbox)
+    started = time.monotonic()
+    r = sandbox.run("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n", timeout_s=1.0)
+    assert r.status == "timeout", r
+    assert time.monotonic() - started < 10
+    _assert_clean(sandbox, before)
+
+
+def test_memory_bomb_hits_the_address_space_limit(sandbox: Sandbox) -> None:
+    r = sandbox.run("chunks = []\nwhile True:\n    chunks.append(bytearray(16 << 20))\n", memory_mb=128)
+    assert r.status == "memory", r
+    assert "MemoryError" in r.stderr
+    _assert_clean(sandbox)
+
+
+def test_infinite_loop_times_out_on_wall_clock(sandbox: Sandbox) -> None:
+    r = sandbox.run("while True:\n    pass\n", timeout_s=0.5)
+    assert r.status == "timeout"
+    assert 0.5 <= r.wall_s < 2.0, r.wall_s
+    sleeper = sandbox.run("import time\ntime.sleep(60)\n", timeout_s=0.5)  # no CPU used: the wall limit acts
+    assert sleeper.status == "timeout" and sleeper.wall_s < 2.0
+    _assert_clean(sandbox)
+
+
+def test_200_mb_of_output_is_cut_at_the_cap(sandbox: Sandbox) -> None:
+    started = time.monotonic()
+    r = sandbox.run("import sys\nblock = 'x' * (1 << 20)\nfor _ in range(200):\n    sys.stdout.write(block)\n")
+    assert r.status == "output_limit", r
+    assert len(r.stdout) == 1 << 20  # exactly the cap: 1 MiB kept, the rest dropped
+    assert time.monotonic() - started < 10
+    err = sandbox.run("import sys\nsys.stderr.write('e' * (200 << 20))\n")
+    assert err.status == "output_limit" and len(err.stderr) == 1 << 20
+    _assert_clean(sandbox)
+
+
+def test_writes_outside_the_work_dir_never_reach_the_host(sandbox: Sandbox, tmp_path: Path) -> None:
+    tag = uuid.uuid4().hex
+    targets = [f"/usr/{tag}", f"/etc/{tag}", f"/{tag}", f"/root/{tag}", f"/home/{tag}",
+               f"/tmp/{tag}", str(tmp_path / tag), f"/work/main/{tag}", f"/dev/shm/{tag}"]  # fmt: skip
+    code = f"""
+import os
+for path in {targets!r}:
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'w') as f:
+            f.write('pwned')
+        print('wrote', path)
+    except OSError as err:
+        print('denied', path, type(err).__name__)
+big = 0
+try:
+    with open('/work/big', 'wb') as f:
+        while True:
+            f.write(b'z' * (1 << 20))
+            big += 1
+except OSError:
+    print('work dir full at', big, 'MiB')
+"""
+    r = sandbox.run(code)
+    assert r.status == "ok", r
+    for path in targets:
+        assert not Path(path).exists(), f"{path} appeared on the host"
+    # Inside, /tmp is the container's own /work/tmp: writable, gone after the run.
+    assert f"wrote /tmp/{tag}" in r.stdout
+    assert "denied /usr/" in r.stdout and "denied /etc/" in r.stdout
+    # RLIMIT_FSIZE (16 MiB) stops a single file before the 64 MiB tmpfs fills up.
+    assert "work dir full at 16 MiB" in r.stdout
+    _assert_clean(sandbox)
+
+
+def test_no_network_at_all(sandbox: Sandbox) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.setblocking(False)
+    port = server.getsockname()[1]
+    code = f"""
+import socket
+for addr in [('127.0.0.1', {port}), ('1.1.1.1', 53), ('8.8.8.8', 443)]:
+    try:
+        socket.create_connection(addr, timeout=1).close()
+        print('connected', addr)
+    except OSError as err:
+        print('refused', addr, type(err).__name__)
+print(sorted(name for _, name in socket.if_nameindex()))
+"""
+    try:
+        r = sandbox.run(code)
+        assert r.status == "ok", r
+        assert "connected" not in r.stdout
+        assert r.stdout.count("refused") == 3
+        assert r.stdout.splitlines()[-1] == "['lo']"  # a new network namespace: loopback only
+        with pytest.raises(BlockingIOError):
+            server.accept()  # nobody reached the host's listening socket
+    finally:
+        server.close()
+    _assert_clean(sandbox)
+
+
+def test_secrets_in_env_and_files_stay_hidden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "k15-secret-" + uuid.uuid4().hex
+    monkeypatch.setenv("K15RAY_TEST_SECRET", secret)  # in the parent before the workers start
+    (tmp_path / "secret.txt").write_text(secret)
+    ray_like = Path(f"/tmp/ray-{uuid.uuid4().hex}/session_latest")  # like Ray's auth token
+    ray_like.mkdir(parents=True)
+    (ray_like / "auth_token").write_text(secret)
+    code = f"""
+import os
+seen = [repr(dict(os.environ))]  # the secret itself is not in this source: a regex finds it
+for path in [{str(tmp_path / 'secret.txt')!r}, {str(ray_like / 'auth_token')!r}, '/proc/1/environ',
+             '/proc/self/environ', '/proc/1/cmdline', '/root/.bashrc', '/etc/passwd', '/etc/shadow']:
+    try:
+        seen.append(open(path, errors='replace').read())
+        print('read', path)
+    except OSError as err:
+        print('denied', path, type(err).__name__)
+for root, dirs, files in os.walk('/'):
+    dirs[:] = [d for d in dirs if os.path.join(root, d) not in ('/proc', '/usr', '/dev')]
+    for name in files:
+        try:
+            seen.append(open(os.path.join(root, name), errors='replace').read(1 << 16))
+        except OSError:
+            pass
+print('tmp', os.listdir('/tmp'), 'root', os.path.exists('/root'), 'home', os.path.exists('/home'))
+import re
+found = sorted(set(re.findall('k15-secret-[0-9a-f]{{32}}', ' '.join(seen))))
+print('found', found)
+"""
+    try:
+        with Sandbox(SandboxConfig(workers=1)) as sb:
+            r = sb.run(code)
+        assert r.status == "ok", r
+        assert secret not in r.stdout + r.stderr
+        assert r.stdout.splitlines()[-1] == "found []"
+        assert "tmp [] root False home False" in r.stdout
+        assert "denied /proc/1/environ PermissionError" in r.stdout  # the zygote is not dumpable
+    finally:
+        (ray_like / "auth_token").unlink()
+        ray_like.rmdir()
+        ray_like.parent.rmdir()
+
+
+def test_killing_the_parent_does_not_stop_the_service(sandbox: Sandbox) -> None:
+    restarts = sandbox.pool.restarts
+    code = """
+import os, signal
+for target in (os.getppid(), 1, -1):
+    for sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGSTOP):
+        try:
+            os.kill(target, sig)
+        except OSError:
+            pass
+print('still here')
+"""
+    r = sandbox.run(code)
+    # kill(-1, SIGKILL) takes the program down with everything else it can reach: itself included
+    # is excluded by the kernel, so it survives to print; PID 1 (the zygote) ignores all of it.
+    assert r.status == "ok" and r.stdout == "still here\n", r
+    assert sandbox.pool.restarts == restarts  # the same container goes on serving
+    _assert_clean(sandbox)
+
+
+def test_a_daemon_dies_with_its_run(sandbox: Sandbox) -> None:
+    before = _container_processes(sandbox)
+    marker = f"{time.time_ns() % 10**9}.25"
+    code = f"""
+import os, sys
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv('/usr/bin/sleep', ['sleep', '{marker}'])
+    os._exit(0)
+print('parent exits')
+"""
+    r = sandbox.run(code)
+    assert r.status == "ok" and r.stdout == "parent exits\n", r
+    assert _host_cmdlines_containing(f"sleep\0{marker}") == []  # no such process on the host
+    _assert_clean(sandbox, before)
+
+
+def test_a_container_killed_from_outside_is_replaced(sandbox: Sandbox) -> None:
+    (bwrap_pid,) = sandbox.pool.pids
+    restarts = sandbox.pool.restarts
+    os.kill(bwrap_pid, 9)
+    r = sandbox.run("print('back')")
+    assert r.status == "ok" and r.stdout == "back\n"
+    assert sandbox.pool.restarts == restarts + 1
+    assert sandbox.pool.pids != [bwrap_pid]
