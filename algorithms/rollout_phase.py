@@ -90,7 +90,7 @@ class RolloutPhase:
             temperature=self.rollout_cfg.temperature,
             top_p=self.rollout_cfg.top_p,
             stop_token_ids=self.stop_ids,
-            seed=iteration_seed(self.seed, iteration),
+            seed=iteration_seed(self.seed + self.rollout_cfg.seed, iteration),
             detect_repeats=self.repeat_cfg.enabled,
         )
         results = self.pool.generate(requests, params)

@@ -37,7 +37,7 @@ def _rss_kib() -> int:
         return int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
 
 
-def measure(variant: str, repeats: int = 2) -> dict[str, Any]:
+def measure(variant: str, repeats: int = 1) -> dict[str, Any]:
     """Run one variant in this process: peak memory growth (MiB) and best time (s)."""
     import torch
 

@@ -112,7 +112,7 @@ class TextEnv(gym.Env[Any, str]):
     * ``render_mode``: ``None`` or ``"ansi"`` (a text summary of the episode).
     """
 
-    metadata: dict[str, Any] = {"render_modes": ["ansi"]}
+    metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 1}
 
     def __init__(
         self,

@@ -39,12 +39,17 @@ class VisionEnv(TextEnv):
 
     Each episode shows one prompt of the vision prompt set D (paper section 2.3.5): a question and
     an image, from up to three sources mixed by weight. ``synthetic``: procedurally drawn scenes
-    (counting shapes, spatial relations, geometric patterns). ``rendered``: a word problem, a
-    Python snippet or a table drawn as an image, so that the same question also exists as text
-    (``rendered_as="text"`` shows that text form instead). ``records``: real-world questions
-    about image files, read from JSONL or Parquet (``k15ray.envs.dataset`` schema, ``images``
-    required and checked). Generated problems carry ``domain="vision"``, a difficulty level 1..5
-    and tags (source, kind, details); D is deterministic given ``seed``.
+    (counting shapes, spatial relations, geometric patterns, labelled geometry figures).
+    ``rendered``: a word problem, a Python snippet or a table drawn as an image, so that the same
+    question also exists as text (``rendered_as="text"`` shows that text form instead).
+    ``records``: real-world questions about image files, read from JSONL or Parquet
+    (``k15ray.envs.dataset`` schema, ``images`` required and checked). Generated problems carry
+    ``domain="vision"``, a difficulty level 1..5 and tags (source, kind, details); D is
+    deterministic given ``seed``.
+
+    A text-only policy (such as the built-in tiny model) sees only ``obs["text"]``: it can
+    solve rendered problems with ``rendered_as="text"``; the images need a vision-language
+    policy.
 
     ## Action Space
 
@@ -86,7 +91,8 @@ class VisionEnv(TextEnv):
     * ``data_path``: JSONL/Parquet file of real-world records (source ``records``);
     * ``num_prompts``: generated problems in D, split among the generated sources by weight;
     * ``difficulty``: a level or levels of the generated problems (default all of 1..5);
-    * ``kinds``: generators to use: counting, spatial, pattern, text, code, table (default all);
+    * ``kinds``: generators to use: counting, spatial, pattern, geometry, text, code, table
+      (default all);
     * ``image_size``: ``(H, W)`` of the observation image (default ``(256, 256)``);
     * ``image_store``: ``"disk"`` writes generated images as PNG files to ``cache_dir``
       (default: a folder under the system temp dir) and ``Prompt.images`` names them;

@@ -51,6 +51,17 @@ def train_command(
     train(experiment, resume=resume)
 
 
+@app.command("vision-examples")
+def vision_examples_command(
+    out: str = typer.Argument("vision_examples.png", help="PNG file to write"),
+    seed: int = typer.Option(0, "--seed", help="seed of the generated problems"),
+) -> None:
+    """Draw every vision generator at every difficulty level into one PNG (docs/vision.md)."""
+    from k15ray.vision.montage import write_examples
+
+    typer.echo(str(write_examples(out, seed=seed)))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -12,8 +12,8 @@ the gradient of the logits: about 3x the logits' memory on top of the logits. He
   only the logits it was given and a (B, T) logsumexp; backward writes
   ``grad * (onehot(y) - softmax(logits))`` chunk by chunk into the logits' gradient.
 * ``hidden_token_logprobs(hidden, weight, token_ids)``: from the last hidden states and the
-  lm_head weight, chunked over T with activation checkpointing, so that the full (B, T, V) logits
-  never exist at all (forward or backward); the learner's path.
+  lm_head weight, a custom autograd Function chunked over positions that recomputes each chunk's
+  logits in backward, so the full (B, T, V) logits never exist at all; the learner's path.
 * ``naive_token_logprobs``: the log_softmax path, for tests and the ``loss_memory`` benchmark.
 * ``sequence_logprobs``: log pi(y | x) = sum_t mask_t * log pi(y_t), the SEQUENCE log-prob of eq. (3).
 * ``policy_token_logprobs(model, input_ids, attention_mask)``: runs a Hugging Face causal LM and
@@ -26,7 +26,6 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils.checkpoint import checkpoint
 
 DEFAULT_CHUNK_ROWS = 1024
 """Rows (positions) of the (rows, V) logits processed at once: bounds the temporary memory."""
@@ -60,12 +59,16 @@ class _GatherLogSoftmax(torch.autograd.Function):
         grad_logits = torch.empty_like(logits)  # (N, V): unavoidable, it is the result
         rows = ctx.chunk_rows
         for s in range(0, logits.shape[0], rows):
-            chunk = logits[s : s + rows].to(lse.dtype)  # (c, V)
             g = grad_out[s : s + rows].to(lse.dtype)  # (c,)
-            # d/dlogits [logits[y] - lse] = onehot(y) - softmax(logits)
-            grad = torch.exp(chunk - lse[s : s + rows, None]).mul_(-g[:, None])  # (c, V)
+            # d/dlogits [logits[y] - lse] = onehot(y) - softmax(logits), times the incoming grad
+            if logits.dtype == lse.dtype:  # write straight into the result, no temporary
+                grad = torch.sub(logits[s : s + rows], lse[s : s + rows, None], out=grad_logits[s : s + rows])
+            else:
+                grad = logits[s : s + rows].to(lse.dtype) - lse[s : s + rows, None]  # (c, V)
+            grad.exp_().mul_(-g[:, None])
             grad.scatter_add_(-1, token_ids[s : s + rows, None], g[:, None])
-            grad_logits[s : s + rows] = grad
+            if grad.data_ptr() != grad_logits[s : s + rows].data_ptr():
+                grad_logits[s : s + rows] = grad
         return grad_logits, None, None
 
 
@@ -87,11 +90,56 @@ def naive_token_logprobs(logits: Tensor, token_ids: Tensor) -> Tensor:
     return logp.gather(-1, token_ids.long().unsqueeze(-1)).squeeze(-1)
 
 
-def _chunk_logprobs(hidden: Tensor, weight: Tensor, bias: Tensor | None, ids: Tensor) -> Tensor:
-    logits = torch.nn.functional.linear(hidden, weight, bias)  # (B, c, V)
-    logits = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
-    picked = logits.gather(-1, ids.unsqueeze(-1)).squeeze(-1)  # (B, c)
-    return picked - torch.logsumexp(logits, dim=-1)
+class _HiddenGatherLogSoftmax(torch.autograd.Function):
+    """log softmax(hidden @ weight.T + bias)[token] for (N, H) rows, chunked over rows.
+
+    Forward keeps only the inputs and a (N,) logsumexp; backward recomputes each chunk's logits
+    (one (c, V) buffer, reused in place for the softmax and the logits' gradient) and accumulates
+    the gradients of hidden, weight and bias chunk by chunk.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any, hidden: Tensor, weight: Tensor, bias: Tensor | None, token_ids: Tensor, chunk_rows: int
+    ) -> Tensor:
+        # hidden (N, H), weight (V, H), bias (V,) or None, token_ids (N,)
+        n = hidden.shape[0]
+        acc = torch.float32 if hidden.dtype in (torch.float16, torch.bfloat16) else hidden.dtype
+        out = torch.empty(n, dtype=acc, device=hidden.device)  # (N,)
+        lse = torch.empty(n, dtype=acc, device=hidden.device)  # (N,)
+        for s in range(0, n, chunk_rows):
+            logits = torch.nn.functional.linear(hidden[s : s + chunk_rows], weight, bias).to(acc)  # (c, V)
+            torch.logsumexp(logits, dim=-1, out=lse[s : s + chunk_rows])
+            picked = logits.gather(-1, token_ids[s : s + chunk_rows, None]).squeeze(-1)  # (c,)
+            out[s : s + chunk_rows] = picked - lse[s : s + chunk_rows]
+        ctx.save_for_backward(hidden, weight, bias, token_ids, lse)
+        ctx.chunk_rows = chunk_rows
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor | None, ...]:
+        (grad_out,) = grads  # (N,)
+        hidden, weight, bias, token_ids, lse = ctx.saved_tensors
+        need_h, need_w, need_b = ctx.needs_input_grad[:3]
+        grad_h = torch.empty_like(hidden) if need_h else None
+        grad_w = torch.zeros_like(weight) if need_w else None
+        grad_b = torch.zeros_like(bias) if need_b and bias is not None else None
+        rows = ctx.chunk_rows
+        for s in range(0, hidden.shape[0], rows):
+            h = hidden[s : s + rows]  # (c, H)
+            g = grad_out[s : s + rows].to(lse.dtype)  # (c,)
+            logits = torch.nn.functional.linear(h, weight, bias).to(lse.dtype)  # (c, V), recomputed
+            # d/dlogits [logits[y] - lse] = onehot(y) - softmax(logits), times the incoming grad
+            grad_logits = logits.sub_(lse[s : s + rows, None]).exp_().mul_(-g[:, None])
+            grad_logits.scatter_add_(-1, token_ids[s : s + rows, None], g[:, None])
+            grad_logits = grad_logits.to(hidden.dtype)
+            if grad_h is not None:
+                grad_h[s : s + rows] = grad_logits @ weight  # (c, H)
+            if grad_w is not None:
+                grad_w.addmm_(grad_logits.T, h)  # (V, H)
+            if grad_b is not None:
+                grad_b += grad_logits.sum(0)
+        return grad_h, grad_w, grad_b, None, None
 
 
 def hidden_token_logprobs(
@@ -101,25 +149,20 @@ def hidden_token_logprobs(
     bias: Tensor | None = None,
     chunk_tokens: int = 256,
 ) -> Tensor:
-    """log softmax(hidden @ weight.T + bias)[token_ids] chunked over T: (B, T, H), (V, H), (B, T) -> (B, T).
+    """log softmax(hidden @ weight.T + bias)[token_ids]: (B, T, H), (V, H), (B, T) -> (B, T).
 
-    Each chunk's (B, chunk, V) logits are recomputed in backward (activation checkpointing), so
-    peak memory holds one chunk of logits, never the whole (B, T, V).
+    Chunked over rows (``chunk_tokens`` positions of the flattened batch at a time) with the
+    logits recomputed in backward, so peak memory holds one (chunk, V) block of logits, never the
+    whole (B, T, V).
     """
     if hidden.shape[:-1] != token_ids.shape:
         raise ValueError(
             f"token_ids shape {tuple(token_ids.shape)} must equal hidden shape without H, "
             f"{tuple(hidden.shape[:-1])}"
         )
-    ids = token_ids.long()
-    parts = []
-    for s in range(0, hidden.shape[1], chunk_tokens):
-        h, y = hidden[:, s : s + chunk_tokens], ids[:, s : s + chunk_tokens]
-        if torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad):
-            parts.append(checkpoint(_chunk_logprobs, h, weight, bias, y, use_reentrant=False))
-        else:
-            parts.append(_chunk_logprobs(h, weight, bias, y))
-    return torch.cat(parts, dim=1)  # (B, T)
+    flat = hidden.reshape(-1, hidden.shape[-1])  # (B*T, H)
+    out = _HiddenGatherLogSoftmax.apply(flat, weight, bias, token_ids.reshape(-1).long(), chunk_tokens)
+    return out.reshape(token_ids.shape)  # (B, T)
 
 
 def sequence_logprobs(token_logp: Tensor, loss_mask: Tensor) -> Tensor:

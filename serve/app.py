@@ -127,12 +127,15 @@ def run_local(config: ServeConfig, *, ray_init_kwargs: Mapping[str, Any] | None 
     apps = build_apps(config)  # validate before starting anything
     if not ray.is_initialized():
         ray.init(**dict(ray_init_kwargs or {}))
+    from ray.serve.api import RunTarget
+
     serve.start(http_options={"host": config.host, "port": config.port})
-    urls = {}
-    for name, (application, prefix) in apps.items():
-        serve.run(application, name=name, route_prefix=prefix)
-        urls[name] = f"http://{config.host}:{config.port}{prefix.rstrip('/')}"
-    return urls
+    # deploy every application at once: their replicas start in parallel
+    serve.run_many([RunTarget(app, name=name, route_prefix=prefix) for name, (app, prefix) in apps.items()])
+    return {
+        name: f"http://{config.host}:{config.port}{prefix.rstrip('/')}"
+        for name, (_, prefix) in apps.items()
+    }
 
 
 def shutdown() -> None:

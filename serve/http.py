@@ -49,7 +49,10 @@ def describe_validation(errors: list[Any]) -> tuple[str, str | None]:
     parts = []
     first: str | None = None
     for err in errors[:5]:
-        loc = [str(x) for x in err.get("loc", ()) if x not in ("body", "single")]
+        loc = [str(x) for x in err.get("loc", ())]
+        if loc and loc[0] in ("body", "query", "path", "header"):
+            loc = loc[1:]
+        loc = [x for x in loc if x != "single"]  # the one-item form of the reward requests
         # drop pydantic's union-branch tags like "str" / "list[int]" after the field name
         field = ".".join(x for x in loc if not x.startswith(("list[", "function-")) and x not in
                          ("str", "int", "float", "bool"))

@@ -9,9 +9,10 @@ chunk, see ``k15ray.serve.generation``) that ``@serve.batch`` gathers into one `
 call per group of equal sampling parameters, run in a worker thread so the event loop keeps
 streaming. This deployment is a thin adapter: prompt encoding lives in ``policy_model``, stop
 strings and streams in ``generation``, the HTTP edge in ``http``.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` in this module: through ``@serve.ingress`` FastAPI
+must see the request models as real types, or it takes them for query parameters.
+"""
 
 import asyncio
 import json

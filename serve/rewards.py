@@ -12,9 +12,10 @@ in-process path, so the training loop gets identical scores either way.
 * ``RewardsAPI`` (ingress, route prefix ``/v1/rewards``): ``GET /`` lists what is served,
   ``POST /math`` and ``POST /code`` take one item or ``{"items": [...]}`` and answer a
   ``RewardOut`` or ``{"results": [...]}``.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` in this module: through ``@serve.ingress`` FastAPI
+must see the request models as real types, or it takes them for query parameters.
+"""
 
 import asyncio
 import importlib

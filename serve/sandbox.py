@@ -5,9 +5,10 @@ A thin adapter over ``k15ray.sandbox.Sandbox`` (bubblewrap, rlimits, a pre-start
 the paper's container reuse, section 2.6.4). Limits asked for by a request are capped by the
 configuration (``SandboxServeConfig``); a run that fails inside the sandbox comes back as a typed
 result (``status`` = ``runtime_error``, ``timeout``, ``memory``, ...), never as an HTTP error.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` in this module: through ``@serve.ingress`` FastAPI
+must see the request models as real types, or it takes them for query parameters.
+"""
 
 import asyncio
 from typing import Any

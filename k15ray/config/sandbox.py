@@ -17,17 +17,28 @@ class SandboxConfig:
 
     workers: int = doc("pre-started containers in the pool (the paper's container reuse)", 2)
     bwrap_path: str = doc("bubblewrap executable; empty = look for `bwrap` on PATH", "")
-    python_path: str = doc("Python interpreter run inside the sandbox (must live under /usr)", "/usr/bin/python3")
+    python_path: str = doc(
+        "Python interpreter run inside the sandbox (must live under /usr)", "/usr/bin/python3"
+    )
     cxx_path: str = doc("C++ compiler inside the sandbox; empty = `g++` on PATH, if any", "")
-    cxx_flags: tuple[str, ...] = doc("flags for compiling C++ programs", ("-O2", "-std=c++17", "-pipe"))
+    cxx_flags: tuple[str, ...] = doc(
+        "flags for compiling C++ programs", ("-O2", "-std=c++17", "-pipe")
+    )
     compile_timeout_s: float = doc("wall-clock limit for compiling one C++ program", 30.0)
     compile_memory_mb: int = doc("address-space limit for the C++ compiler, MiB", 2048)
-    output_limit_bytes: int = doc("cap on stdout and on stderr of one run; beyond it: output_limit", 1 << 20)
+    output_limit_bytes: int = doc(
+        "cap on stdout and on stderr of one run; beyond it: output_limit", 1 << 20
+    )
     max_processes: int = doc("processes and threads one run may hold at once (RLIMIT_NPROC)", 16)
     max_file_mb: int = doc("largest file a run may write, MiB (RLIMIT_FSIZE)", 16)
     max_open_files: int = doc("open file descriptors per process (RLIMIT_NOFILE)", 64)
-    work_dir_mb: int = doc("size of the tmpfs work directory /work (and /tmp) of a container, MiB", 64)
+    work_dir_mb: int = doc(
+        "size of the tmpfs work directory /work (and /tmp) of a container, MiB", 64
+    )
     host_grace_s: float = doc("extra seconds the host waits for a worker before killing it", 5.0)
+    seccomp: bool = doc(
+        "refuse SysV IPC, memfd, bpf, ptrace... with a seccomp filter (x86-64, aarch64)", True
+    )
 
     def __post_init__(self) -> None:
         positive = {

@@ -4,6 +4,7 @@
 and ``code_reward`` are ``RewardFn``s (``k15ray.types``) returning a ``RewardResult``.
 """
 
+from k15ray.rewards.code import code_reward, extract_code
 from k15ray.rewards.math import MathCheck, check_math, math_reward, verify_math
 
-__all__ = ["MathCheck", "check_math", "math_reward", "verify_math"]
+__all__ = ["MathCheck", "check_math", "code_reward", "extract_code", "math_reward", "verify_math"]

@@ -7,12 +7,16 @@ percentages), after three steps of our own:
 
 1. ``answer.extract_answer`` finds the final answer (``\\boxed{}``, "Answer:", or the last line);
 2. ``answer.fast_verdict`` settles identical forms and plain integers without sympy;
-3. otherwise a math-verify worker process decides, under a time limit (``math_pool``), so this is
+3. a verdict cache answers an (answer, reference) pair seen before: the k samples of a prompt
+   (section 2.3.2) often end in the same answer;
+4. otherwise a math-verify worker process decides, under a time limit (``math_pool``), so this is
    safe from any thread or Ray actor and a pathological answer costs at most ``timeout_s``.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from k15ray.rewards.answer import AnswerKind, extract_answer, fast_verdict, gold_snippet
@@ -21,13 +25,33 @@ from k15ray.types import Prompt, RewardResult, RewardStatus
 
 DEFAULT_TIMEOUT_S = 5.0
 """Default time limit of one verification (worker start-up excluded)."""
+VERDICT_CACHE_SIZE = 65536
+"""How many (answer snippets, reference) verdicts each process remembers (least recent dropped)."""
+
+_cache: OrderedDict[tuple[tuple[str, ...], str], tuple[bool, RewardStatus]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _cached(key: tuple[tuple[str, ...], str]) -> tuple[bool, RewardStatus] | None:
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+        return hit
+
+
+def _remember(key: tuple[tuple[str, ...], str], verdict: tuple[bool, RewardStatus]) -> None:
+    with _cache_lock:
+        _cache[key] = verdict
+        if len(_cache) > VERDICT_CACHE_SIZE:
+            _cache.popitem(last=False)
 
 
 @dataclass(frozen=True)
 class MathCheck:
     """The full verdict of ``check_math``: ``correct``, why (``status``), which answers were
     compared, where they were found (``kind``), and whether math-verify was needed
-    (``via`` = ``"fast"`` or ``"math-verify"``)."""
+    (``via``: ``"fast"``, ``"cache"``, or ``"math-verify"``, which took ``worker_cpu_s`` of CPU)."""
 
     correct: bool
     status: RewardStatus
@@ -35,6 +59,7 @@ class MathCheck:
     kind: AnswerKind = "none"
     via: str = "fast"
     problem: str = ""
+    worker_cpu_s: float = 0.0
 
 
 def check_math(response: str, reference: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> MathCheck:
@@ -53,9 +78,18 @@ def check_math(response: str, reference: str, *, timeout_s: float = DEFAULT_TIME
         verdict = fast_verdict(found.answers, reference)
         if verdict is not None:
             return MathCheck(verdict, "ok", found.answers, found.kind, "fast")
-    reply = default_pool().check(gold_snippet(reference), list(found.snippets), timeout_s)
+    gold = gold_snippet(reference)
+    key = (found.snippets, gold)
+    hit = _cached(key)
+    if hit is not None:
+        return MathCheck(hit[0], hit[1], found.answers, found.kind, "cache")
+    reply = default_pool().check(gold, list(found.snippets), timeout_s)
     status: RewardStatus = reply.status if reply.status in ("ok", "parse_error", "timeout") else "error"  # type: ignore[assignment]
-    return MathCheck(reply.correct, status, found.answers, found.kind, "math-verify")
+    if status in ("ok", "parse_error"):  # deterministic verdicts only: a timeout may pass later
+        _remember(key, (reply.correct, status))
+    return MathCheck(
+        reply.correct, status, found.answers, found.kind, "math-verify", worker_cpu_s=reply.cpu_s
+    )
 
 
 def verify_math(response: str, reference: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool:

@@ -1,0 +1,34 @@
+"""Rollouts (paper 2.6): backends that sample from the policy, the actors that host them, weight sync.
+
+* ``k15ray.rollout.hf.HFBackend``: transformers backend (CPU default, GPU fallback);
+* ``k15ray.rollout.vllm.VLLMBackend``: vLLM backend (GPU, ``k15ray[vllm]``);
+* ``k15ray.rollout.actor``: ``RolloutWorker`` (Ray actor) and ``RolloutPool`` (replaces dead actors);
+* ``k15ray.rollout.weight_sync``: versioned weight pushes through the Ray object store;
+* ``k15ray.rollout.repeat``: streaming repeat detection.
+
+Names are imported lazily, so ``import k15ray.rollout`` loads neither torch nor Ray.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "HFBackend": "k15ray.rollout.hf",
+    "RolloutWorker": "k15ray.rollout.actor",
+    "RolloutPool": "k15ray.rollout.actor",
+    "make_backend": "k15ray.rollout.actor",
+    "WeightSync": "k15ray.rollout.weight_sync",
+    "WeightsRef": "k15ray.rollout.weight_sync",
+    "publish": "k15ray.rollout.weight_sync",
+    "RepeatDetector": "k15ray.rollout.repeat",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'k15ray.rollout' has no attribute {name!r}")

@@ -115,3 +115,4 @@ def first_loop_end(tokens: Sequence[int], config: RepeatConfig | None = None) ->
         if hit.size and (first is None or hit[0] < first):
             first = int(hit[0])
     return None if first is None else first + 1
+

@@ -38,6 +38,14 @@ def _request_seed(seed: int, request_id: str) -> int:
     return (seed * 1_000_003 + zlib.crc32(request_id.encode())) % (2**31 - 1)
 
 
+def _sampled_logprobs(logprobs: Any, token_ids: Sequence[int]) -> list[float]:
+    """The sampled tokens' log-probs from vLLM's ``FlatLogprobs`` (or its list-of-dicts form)."""
+    flat = getattr(logprobs, "logprobs", None)
+    if flat is not None and len(flat) == len(token_ids):  # logprobs=0: one entry per position
+        return [float(x) for x in flat]
+    return [float(step[t].logprob) for step, t in zip(logprobs or [], token_ids, strict=True)]
+
+
 class VLLMBackend:
     """A vLLM ``LLM`` engine behind the rollout Protocol.
 
@@ -136,6 +144,7 @@ class VLLMBackend:
             ignore_eos=params.ignore_eos,
             seed=seed,
             logprobs=0,  # the sampled token's own log-prob only
+            flat_logprobs=True,  # a few flat lists instead of one dict + object per token
             detokenize=False,
         )
 
@@ -188,10 +197,7 @@ class VLLMBackend:
                 completion = output.outputs[0]
                 new = [int(t) for t in completion.token_ids]
                 tokens[i] += new
-                logps[i] += [
-                    float(step[t].logprob)
-                    for step, t in zip(completion.logprobs or [], new, strict=True)
-                ]
+                logps[i] += _sampled_logprobs(completion.logprobs, new)
                 end = first_loop_end(tokens[i], self.repeat_config) if check else None
                 if end is not None:
                     del tokens[i][end:], logps[i][end:]

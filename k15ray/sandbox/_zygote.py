@@ -17,6 +17,7 @@ and it makes itself non-dumpable so that the programs it runs cannot ptrace it o
 ``/proc/1/fd`` or ``/proc/1/mem``.
 """
 
+import contextlib
 import ctypes
 import json
 import os
@@ -34,10 +35,8 @@ MEMORY_MARKERS = (b"MemoryError", b"std::bad_alloc", b"Cannot allocate memory", 
 
 
 def _prctl(option: int, value: int) -> None:
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _read_exact(fd: int, n: int) -> bytes:
@@ -76,10 +75,8 @@ def kill_all() -> None:
     """
     me = os.getpid()
     for _ in range(1000):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(-1, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         _reap()
         if not [p for p in os.listdir("/proc") if p.isdigit() and int(p) != me]:
             return
@@ -91,19 +88,15 @@ def wipe_work() -> None:
     """Empty /work, restoring permissions a program may have removed from its own files."""
     for root, dirs, _files in os.walk(WORK):
         for d in dirs:
-            try:
+            with contextlib.suppress(OSError):
                 os.chmod(os.path.join(root, d), 0o700)
-            except OSError:
-                pass
     for name in os.listdir(WORK):
         path = os.path.join(WORK, name)
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path, ignore_errors=True)
         else:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(path)
-            except OSError:
-                pass
     if os.listdir(WORK):
         raise RuntimeError("could not empty /work")
 
@@ -133,7 +126,7 @@ def _child(step: dict, stdin_fd: int, out_w: int, err_w: int) -> None:
         os.chdir(WORK)
         os.execve(step["argv"][0], step["argv"], step["env"])
     except BaseException as err:  # exec failed: report like a shell would
-        os.write(2, ("sandbox: cannot run %r: %s\n" % (step["argv"][0], err)).encode())
+        os.write(2, ("sandbox: cannot run {!r}: {}\n".format(step["argv"][0], err)).encode())
     os._exit(127)
 
 
@@ -220,7 +213,10 @@ def _outcome(status, usage, reason, out, err, limit, wall_s, step) -> dict:  # n
 
 
 def run_step(step: dict) -> dict:
-    stdin_fd = os.memfd_create("stdin", 0)
+    # stdin: an unlinked file of the size-capped /work (memfd_create is refused by seccomp)
+    path = os.path.join(WORK, ".stdin")
+    stdin_fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.unlink(path)
     _write_all(stdin_fd, step["stdin"].encode())
     os.lseek(stdin_fd, 0, os.SEEK_SET)
     out_r, out_w = os.pipe()

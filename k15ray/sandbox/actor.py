@@ -31,7 +31,14 @@ class _SandboxActor:
         cfg = from_mapping(SandboxConfig, config or {}, "sandbox")
         self.sandbox = Sandbox(cfg).start()
 
-    def run(self, code: str, stdin: str = "", timeout_s: float = 5.0, memory_mb: int = 512, language: str = "python") -> SandboxResult:
+    def run(
+        self,
+        code: str,
+        stdin: str = "",
+        timeout_s: float = 5.0,
+        memory_mb: int = 512,
+        language: str = "python",
+    ) -> SandboxResult:
         return self.sandbox.run(code, stdin, timeout_s, memory_mb, language)
 
     def run_many(self, batch: Sequence[RunRequest | Mapping[str, Any]]) -> list[SandboxResult]:
@@ -49,7 +56,7 @@ class _SandboxActor:
 
 
 # max_concurrency lets one actor feed all of its containers at once (the Sandbox is thread-safe).
-SandboxActor = ray.remote(num_cpus=1, max_concurrency=8)(_SandboxActor)
+SandboxActor: Any = ray.remote(num_cpus=1, max_concurrency=8)(_SandboxActor)  # type: ignore[call-overload]
 
 
 def make_sandbox_pool(
@@ -61,5 +68,5 @@ def make_sandbox_pool(
     if not ray.is_initialized():
         raise ValueError("Ray is not initialised: call ray.init() before make_sandbox_pool")
     cfg = to_mapping(config or SandboxConfig())
-    actors = [SandboxActor.options(num_cpus=num_cpus).remote(cfg) for _ in range(n)]  # type: ignore[attr-defined]
+    actors = [SandboxActor.options(num_cpus=num_cpus).remote(cfg) for _ in range(n)]
     return ActorPool(actors)

@@ -2,7 +2,7 @@
 
 A container sees: ``/usr`` (read-only, with the usual ``/bin``, ``/lib``... links), the loader
 cache, a fresh ``/proc`` of its own PID namespace, a minimal ``/dev``, and a size-capped tmpfs
-``/work`` (``/tmp`` links into it). Nothing else of the host: not ``/root``, ``/home``, ``/tmp``
+``/work`` (``/tmp`` links into it), which is the only writable place. Nothing else of the host: not ``/root``, ``/home``, ``/tmp``
 (so not ``/tmp/ray`` and Ray's auth token), ``/etc`` beyond the loader cache, nor ``/work`` of the
 host. It has no network (a new, empty network namespace), no inherited environment, runs as the
 unprivileged uid/gid 65534 (``nobody``) with no capabilities, cannot create user namespaces, and
@@ -85,6 +85,7 @@ def bwrap_argv(bwrap: str, config: SandboxConfig) -> list[str]:
         "--tmpfs", "/work",
         "--symlink", "/work/tmp", "/tmp",
         "--remount-ro", "/",
+        "--remount-ro", "/dev",  # else /dev (and /dev/shm) is a writable tmpfs of unbounded size
         "--chdir", "/work",
         config.python_path, "-I", "-S", "-c", ZYGOTE_SOURCE,
     ]  # fmt: skip

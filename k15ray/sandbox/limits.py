@@ -42,7 +42,9 @@ class RunLimits:
             raise ValueError(f"timeout_s = {t!r}: use at most {MAX_TIMEOUT_S:.0f} seconds")
         m = self.memory_mb
         if isinstance(m, bool) or not isinstance(m, int) or m < MIN_MEMORY_MB:
-            raise ValueError(f"memory_mb = {m!r}: use an integer number of MiB >= {MIN_MEMORY_MB}, e.g. 512")
+            raise ValueError(
+                f"memory_mb = {m!r}: use an integer number of MiB >= {MIN_MEMORY_MB}, e.g. 512"
+            )
 
 
 def check_program(code: Any, language: Any) -> None:
@@ -59,7 +61,12 @@ def check_stdin(stdin: Any) -> None:
 
 
 def step(
-    argv: Sequence[str], stdin: str, limits: RunLimits, config: SandboxConfig, *, must_succeed: bool = False
+    argv: Sequence[str],
+    stdin: str,
+    limits: RunLimits,
+    config: SandboxConfig,
+    *,
+    must_succeed: bool = False,
 ) -> dict[str, Any]:
     """One process of a request, as the zygote reads it."""
     return {

@@ -24,10 +24,11 @@ from k15ray.sandbox.worker import Worker, WorkerDied
 class WorkerPool:
     """``size`` containers started from ``argv``; ``execute`` runs one request on an idle one."""
 
-    def __init__(self, argv: list[str], size: int) -> None:
+    def __init__(self, argv: list[str], size: int, seccomp: bytes | None = None) -> None:
         if size < 1:
             raise ValueError(f"pool size = {size}: use at least 1 worker")
         self._argv = argv
+        self._seccomp = seccomp
         self.size = size
         self._spawner = ThreadPoolExecutor(1, thread_name_prefix="k15ray-sandbox-spawn")
         self._idle: queue.Queue[Worker | None] = queue.Queue()
@@ -48,7 +49,7 @@ class WorkerPool:
                 self._idle.put(w)
 
     def _spawn(self) -> Worker:
-        worker = self._spawner.submit(Worker, self._argv).result()
+        worker = self._spawner.submit(Worker, self._argv, self._seccomp).result()
         with self._lock:
             self._workers = [w for w in self._workers if w.alive] + [worker]
         return worker

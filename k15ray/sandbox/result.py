@@ -18,7 +18,14 @@ Status = Literal["ok", "runtime_error", "timeout", "memory", "output_limit", "ki
 * ``killed``: killed by a signal the sandbox did not send, or the worker itself died.
 """
 
-STATUSES: tuple[Status, ...] = ("ok", "runtime_error", "timeout", "memory", "output_limit", "killed")
+STATUSES: tuple[Status, ...] = (
+    "ok",
+    "runtime_error",
+    "timeout",
+    "memory",
+    "output_limit",
+    "killed",
+)
 Stage = Literal["compile", "run"]
 
 
@@ -59,6 +66,10 @@ class SandboxResult:
         )
 
     @classmethod
-    def failure(cls, status: Status, message: str, wall_s: float, stage: Stage = "run") -> SandboxResult:
+    def failure(
+        cls, status: Status, message: str, wall_s: float, stage: Stage = "run"
+    ) -> SandboxResult:
         """A run the host had to abandon (worker died or stopped answering)."""
-        return cls(status=status, stdout="", stderr=message, exit_code=-9, wall_s=wall_s, stage=stage)
+        return cls(
+            status=status, stdout="", stderr=message, exit_code=-9, wall_s=wall_s, stage=stage
+        )

@@ -37,7 +37,9 @@ def _floats_match(actual: str, expected: str, float_tol: float) -> bool:
     return abs(a - b) <= float_tol * max(1.0, abs(b))
 
 
-def compare_output(actual: str, expected: str, compare: Compare = "whitespace", float_tol: float = 1e-6) -> bool:
+def compare_output(
+    actual: str, expected: str, compare: Compare = "whitespace", float_tol: float = 1e-6
+) -> bool:
     """Whether a program's stdout ``actual`` matches ``expected`` under ``compare``.
 
     >>> compare_output("1 2\\n", "1  2", "whitespace")
@@ -53,7 +55,9 @@ def compare_output(actual: str, expected: str, compare: Compare = "whitespace", 
     if compare == "whitespace":
         return got == want
     if compare == "float":
-        return len(got) == len(want) and all(_floats_match(g, w, float_tol) for g, w in zip(got, want))
+        return len(got) == len(want) and all(
+            _floats_match(g, w, float_tol) for g, w in zip(got, want, strict=False)
+        )
     raise ValueError(f"compare = {compare!r}: use one of {', '.join(COMPARES)}")
 
 
@@ -96,7 +100,9 @@ def _check_tests(tests: Sequence[CodeTest], compare: str, float_tol: float) -> N
         raise ValueError("tests must be a non-empty list of CodeTest(stdin, expected_stdout)")
     for i, t in enumerate(tests):
         if not isinstance(t, CodeTest):
-            raise ValueError(f"tests[{i}] is a {type(t).__name__}: use k15ray.types.CodeTest(stdin, expected_stdout)")
+            raise ValueError(
+                f"tests[{i}] is a {type(t).__name__}: use k15ray.types.CodeTest(stdin, expected_stdout)"
+            )
     if compare not in COMPARES:
         raise ValueError(f"compare = {compare!r}: use one of {', '.join(COMPARES)}")
     if isinstance(float_tol, bool) or not isinstance(float_tol, (int, float)) or not float_tol >= 0:
@@ -130,7 +136,7 @@ def run_tests(
         results = sb.run_inputs(code, stdins, timeout_s, memory_mb, language)
     outcomes = tuple(
         TestOutcome(r.ok and compare_output(r.stdout, t.expected_stdout, compare, float_tol), r)
-        for r, t in zip(results, tests)
+        for r, t in zip(results, tests, strict=False)
     )
-    status = next((r.status for r in results if not r.ok), "ok")
+    status: Status = next((r.status for r in results if not r.ok), "ok")
     return TestReport(sum(o.passed for o in outcomes), len(tests), status, outcomes)

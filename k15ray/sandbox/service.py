@@ -27,7 +27,8 @@ from k15ray.sandbox.limits import (
     host_deadline_s,
 )
 from k15ray.sandbox.pool import WorkerDied, WorkerPool
-from k15ray.sandbox.result import SandboxResult
+from k15ray.sandbox.result import SandboxResult, Status
+from k15ray.sandbox.seccomp import seccomp_program
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ class Sandbox:
         self.config = config or SandboxConfig()
         self._bwrap = find_bwrap(self.config)
         self.cxx = find_cxx(self.config)
-        self.pool = WorkerPool(bwrap_argv(self._bwrap, self.config), self.config.workers)
+        seccomp = seccomp_program() if self.config.seccomp else None
+        self.pool = WorkerPool(bwrap_argv(self._bwrap, self.config), self.config.workers, seccomp)
         self._finalizer = weakref.finalize(self, self.pool.close)
 
     def start(self) -> Sandbox:
@@ -111,12 +113,17 @@ class Sandbox:
 
     def _execute(self, request: dict[str, Any], n_runs: int) -> list[SandboxResult]:
         started = time.monotonic()
-        try:
-            reply = self.pool.execute(request, host_deadline_s(request, self.config))
-        except WorkerDied as err:
-            status = "timeout" if err.timed_out else "killed"
-            failed = SandboxResult.failure(status, str(err), time.monotonic() - started)
-            return [failed] * n_runs
+        for attempt in (1, 2):
+            try:
+                reply = self.pool.execute(request, host_deadline_s(request, self.config))
+                break
+            except WorkerDied as err:
+                # A container that died before or during the request (killed from outside, the
+                # kernel's OOM killer) is replaced and the request tried once more on a new one.
+                if err.timed_out or attempt == 2:
+                    status: Status = "timeout" if err.timed_out else "killed"
+                    failed = SandboxResult.failure(status, str(err), time.monotonic() - started)
+                    return [failed] * n_runs
         outcomes = reply["steps"]
         compiled = len(request["steps"]) > n_runs
         if compiled:

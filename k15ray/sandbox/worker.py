@@ -13,6 +13,7 @@ to a program that escaped the mount namespace.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -21,6 +22,8 @@ import subprocess
 import tempfile
 import time
 from typing import Any
+
+from k15ray.sandbox.bwrap import SandboxUnavailableError
 
 NOBODY = 65534
 START_TIMEOUT_S = 30.0
@@ -37,8 +40,16 @@ class WorkerDied(Exception):
 class Worker:
     """A live container; ``request`` sends one request and waits for its reply."""
 
-    def __init__(self, argv: list[str]) -> None:
-        self._stderr = tempfile.TemporaryFile()
+    def __init__(self, argv: list[str], seccomp: bytes | None = None) -> None:
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
+        pass_fds: tuple[int, ...] = ()
+        if seccomp is not None:  # bwrap reads the BPF program from an inherited fd
+            with tempfile.TemporaryFile() as program:
+                program.write(seccomp)
+                program.flush()
+                fd = os.open(f"/proc/self/fd/{program.fileno()}", os.O_RDONLY)
+            argv = [argv[0], "--seccomp", str(fd), *argv[1:]]
+            pass_fds = (fd,)
         as_nobody: dict[str, Any] = (
             {"user": NOBODY, "group": NOBODY, "extra_groups": []} if os.geteuid() == 0 else {}
         )
@@ -50,16 +61,23 @@ class Worker:
             close_fds=True,
             start_new_session=True,  # Ctrl-C of the host does not reach the containers
             cwd="/",
+            pass_fds=pass_fds,
             **as_nobody,
         )
+        for fd in pass_fds:
+            os.close(fd)
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self._in = self.proc.stdin
         self._out = self.proc.stdout.fileno()
         try:
             hello = self._recv(time.monotonic() + START_TIMEOUT_S)
         except WorkerDied as err:
+            message = self.stderr() or "no message"
             self.kill()
-            raise RuntimeError(f"sandbox container failed to start ({err}): {self.stderr()}") from err
+            raise SandboxUnavailableError(
+                f"a sandbox container failed to start ({err}): {message}. bubblewrap needs "
+                "unprivileged user namespaces: try `bwrap --unshare-all --ro-bind /usr /usr true`"
+            ) from err
         assert hello == b"ready", hello
         self.requests = 0
 
@@ -114,10 +132,8 @@ class Worker:
         """Kill the container (bwrap is the PID namespace's parent: everything in it dies)."""
         if self.proc.poll() is None:
             self.proc.kill()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL not delivered yet: give up
             self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover - the kernel did not deliver SIGKILL
-            pass
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 if stream is not None:

@@ -9,6 +9,8 @@ relationships, geometric patterns, and object interactions." Three generators, e
 * ``spatial``: distinct shapes on a grid; count shapes in a relation (left of, above, between);
 * ``pattern``: panels of dots or polygons following a rule; find the missing panel's number.
 
+plus ``geometry`` (``k15ray.vision.geometry``): labelled figures; compute an area or a length.
+
 Answers are integers, so ``verify_math`` checks them. Difficulty 1..5 raises the number of
 objects, attributes and the complexity of the relation or rule.
 """
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
 
+from k15ray.vision.geometry import geometry
 from k15ray.vision.problem import (
     BACKGROUND,
     BOXED_INSTRUCTION,
@@ -325,5 +328,10 @@ def pattern(rng: random.Random, difficulty: int, size: int = 256) -> VisualProbl
     )
 
 
-SYNTHETIC: dict[str, Generator] = {"counting": counting, "spatial": spatial, "pattern": pattern}
+SYNTHETIC: dict[str, Generator] = {
+    "counting": counting,
+    "spatial": spatial,
+    "pattern": pattern,
+    "geometry": geometry,
+}
 """The synthetic generators by name."""

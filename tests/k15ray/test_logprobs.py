@@ -38,18 +38,23 @@ def test_matches_naive_values_and_gradients(chunk: int) -> None:
     assert torch.autograd.gradcheck(lambda x: token_logprobs(x, ids, chunk), (logits,))
 
 
-def test_hidden_path_matches_naive_through_lm_head() -> None:
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_hidden_path_matches_naive_through_lm_head(with_bias: bool) -> None:
     g = torch.Generator().manual_seed(1)
     hidden = torch.randn(2, 7, 4, dtype=torch.float64, generator=g, requires_grad=True)
     weight = torch.randn(9, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    bias = torch.randn(9, dtype=torch.float64, generator=g, requires_grad=True) if with_bias else None
     ids = torch.randint(0, 9, (2, 7), generator=g)
-    ours = hidden_token_logprobs(hidden, weight, ids, chunk_tokens=3)
-    ref = naive_token_logprobs(hidden @ weight.T, ids)
+    w = torch.randn(2, 7, dtype=torch.float64, generator=g)
+    ours = hidden_token_logprobs(hidden, weight, ids, bias, chunk_tokens=3)
+    ref = naive_token_logprobs(torch.nn.functional.linear(hidden, weight, bias), ids)
     assert torch.allclose(ours, ref, atol=1e-12)
-    grads = torch.autograd.grad(ours.sum(), (hidden, weight))
-    grads_ref = torch.autograd.grad(ref.sum(), (hidden, weight))
+    inputs = [x for x in (hidden, weight, bias) if x is not None]
+    grads = torch.autograd.grad((ours * w).sum(), inputs)
+    grads_ref = torch.autograd.grad((ref * w).sum(), inputs)
     for a, b in zip(grads, grads_ref, strict=True):
         assert torch.allclose(a, b, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda h, wt: hidden_token_logprobs(h, wt, ids, bias, 5), (hidden, weight))
 
 
 def test_sequence_logprobs_is_the_masked_sum() -> None:
@@ -83,3 +88,20 @@ def test_policy_token_logprobs_aligns_with_next_token_and_ignores_left_padding()
     mask = torch.tensor([[0, 0, 1, 1, 1, 1, 1]])
     out_pad = policy_token_logprobs(model, padded, mask)
     assert torch.allclose(out_pad[0, 3:], out[0, 1:], atol=1e-10)
+
+
+class _LogitsOnly(torch.nn.Module):
+    """A causal LM without a plain nn.Linear head: policy_token_logprobs must use its logits."""
+
+    def __init__(self, inner: LlamaForCausalLM) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, **kwargs: torch.Tensor) -> object:
+        return self.inner(**kwargs)
+
+
+def test_policy_token_logprobs_fallback_through_logits_matches_hidden_path() -> None:
+    model = tiny_llama()
+    ids = torch.tensor([[3, 5, 7, 2, 9], [1, 1, 4, 4, 8]])
+    assert torch.allclose(policy_token_logprobs(_LogitsOnly(model), ids), policy_token_logprobs(model, ids), atol=1e-10)

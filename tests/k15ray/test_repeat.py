@@ -8,7 +8,7 @@ import time
 import pytest
 
 from k15ray.config.repeat import RepeatConfig
-from k15ray.rollout.repeat import RepeatDetector, find_repeat
+from k15ray.rollout.repeat import RepeatDetector, find_repeat, first_loop_end
 
 CFG = RepeatConfig(max_period=8, min_repeats=3, min_tokens=10)
 
@@ -71,6 +71,11 @@ def test_long_non_repeating_text_never_fires_and_agrees_with_find_repeat() -> No
         fired = first_fire(seq)
         offline = next((t for t in range(len(seq)) if find_repeat(seq[: t + 1], CFG)), None)
         assert fired == offline
+        # the batch form (vLLM backend) stops at exactly the same token
+        assert first_loop_end(seq, CFG) == (None if fired is None else fired + 1)
+    assert first_loop_end([9, 8] + [1, 2, 3] * 6, CFG) == 12  # fires at index 11 (see above)
+    assert first_loop_end(tokens, RepeatConfig()) is None
+    assert first_loop_end([1] * 30, RepeatConfig(enabled=False)) is None
 
 
 def test_disabled_and_reset() -> None:

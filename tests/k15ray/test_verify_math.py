@@ -113,9 +113,12 @@ def test_canonical_and_fast_verdict() -> None:
     assert fast_verdict(("0.5",), "1/2") is None  # needs math-verify
 
 
-def test_fast_path_skips_math_verify() -> None:
+def test_fast_path_and_verdict_cache_skip_math_verify() -> None:
     assert check_math("\\boxed{12}", "12").via == "fast"
-    assert check_math("\\boxed{\\frac{1}{2}}", "0.5").via == "math-verify"
+    first = check_math("thus \\boxed{\\frac{7}{8}}", "0.875")
+    again = check_math("so, again: \\boxed{\\frac{7}{8}}", "0.875")  # same answer, same reference
+    assert (first.via, first.correct) == ("math-verify", True)
+    assert (again.via, again.correct) == ("cache", True)
 
 
 def test_math_reward_statuses() -> None:

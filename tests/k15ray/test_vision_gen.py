@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from k15ray.vision.geometry import FILL, INK
 from k15ray.vision.mixture import (
     KIND_SOURCE,
     VisionDataConfig,
@@ -21,6 +22,7 @@ from k15ray.vision.mixture import (
     generate,
     split_counts,
 )
+from k15ray.vision.montage import contact_sheet
 from k15ray.vision.problem import (
     DIFFICULTY_LEVELS,
     default_cache_dir,
@@ -34,8 +36,8 @@ from k15ray.vision.render import _table_question
 from k15ray.vision.synthetic import COLORS, Placed, count_between, count_related
 
 
-def components(mask: np.ndarray) -> list[tuple[float, float]]:
-    """Centroids (x, y) of the 4-connected components of a boolean mask (a small flood fill)."""
+def regions(mask: np.ndarray) -> list[np.ndarray]:
+    """The 4-connected components of a boolean mask, each as an (N, 2) array of (y, x) pixels."""
     seen = np.zeros_like(mask)
     out = []
     for y0, x0 in zip(*np.nonzero(mask), strict=True):
@@ -47,17 +49,17 @@ def components(mask: np.ndarray) -> list[tuple[float, float]]:
             y, x = stack.pop()
             pixels.append((y, x))
             for ny, nx in ((y + 1, x), (y - 1, x), (y, x + 1), (y, x - 1)):
-                if (
-                    0 <= ny < mask.shape[0]
-                    and 0 <= nx < mask.shape[1]
-                    and mask[ny, nx]
-                    and not seen[ny, nx]
-                ):
+                inside = 0 <= ny < mask.shape[0] and 0 <= nx < mask.shape[1]
+                if inside and mask[ny, nx] and not seen[ny, nx]:
                     seen[ny, nx] = True
                     stack.append((ny, nx))
-        ys, xs = zip(*pixels, strict=True)
-        out.append((float(np.mean(xs)), float(np.mean(ys))))
+        out.append(np.array(pixels))
     return out
+
+
+def components(mask: np.ndarray) -> list[tuple[float, float]]:
+    """Centroids (x, y) of the 4-connected components of a boolean mask."""
+    return [(float(r[:, 1].mean()), float(r[:, 0].mean())) for r in regions(mask)]
 
 
 def color_mask(image: Image.Image, names: list[str]) -> np.ndarray:
@@ -158,6 +160,36 @@ def test_pattern_answers_continue_the_drawn_sequence() -> None:
             assert int(p.answer) == values[-1] + step, (seed, level, values, p.answer)
 
 
+def test_geometry_answers_match_the_labels_and_the_figure_is_to_scale() -> None:
+    for seed in range(3):
+        for level in DIFFICULTY_LEVELS:
+            p = generate("geometry", level, seed=seed)
+            sides = [int(v) for v in p.tags[2].removeprefix("sides:").split("x")]
+            a, b = sides[:2]
+            expected = {
+                1: a * b,  # rectangle area
+                2: 2 * (a + b),  # rectangle perimeter
+                3: a * b // 2,  # right-triangle area
+                4: round((a * a + b * b) ** 0.5),  # hypotenuse
+                5: a * b - sides[2] * sides[3] if len(sides) == 4 else -1,  # W H - w h
+            }[level]
+            assert int(p.answer) == expected, (seed, level, sides)
+            if level == 4:
+                assert int(p.answer) ** 2 == a * a + b * b
+            # drawn to scale: the figure (fill + outline, the largest region; the labels are apart
+            # from it) spans a x b units at 0.68 * 256 / max(a, b) pixels each
+            arr = np.asarray(p.image)
+            fill = np.all(arr == np.array(FILL, np.uint8), axis=-1)
+            figure = max(regions(fill | np.all(arr == np.array(INK, np.uint8), axis=-1)), key=len)
+            ys, xs = figure[:, 0], figure[:, 1]
+            scale = 0.68 * 256 / max(a, b)
+            assert abs((xs.max() - xs.min() + 1) - a * scale) <= 4, (seed, level)
+            assert abs((ys.max() - ys.min() + 1) - b * scale) <= 4, (seed, level)
+            if level == 5:  # the notch is cut out: filled fraction (W H - w h) / (W H)
+                fraction = len(figure) / ((xs.max() - xs.min() + 1) * (ys.max() - ys.min() + 1))
+                assert abs(fraction - expected / (a * b)) < 0.04, (seed, fraction)
+
+
 # ---- text-rendered: the same question as text, answers checked by running the code -----------
 
 
@@ -250,6 +282,21 @@ def test_prompt_set_is_balanced_deterministic_and_distinct(tmp_path: Path) -> No
         assert len(p.images) == 1 and Path(p.images[0]).parent == tmp_path
 
 
+def test_contact_sheet_layout_and_cli(tmp_path: Path) -> None:
+    problems = [generate("counting", 1, seed=s, size=64) for s in range(3)]
+    sheet = contact_sheet(problems, cols=2, tile=64)
+    # 2 columns: 2 * (64 + 6) + 6 = 146 wide; 2 rows: 2 * (64 + 22 + 6) + 6 = 190 high
+    assert sheet.size == (146, 190)
+    from typer.testing import CliRunner
+
+    from k15ray.cli import app
+
+    result = CliRunner().invoke(app, ["vision-examples", str(tmp_path / "ex.png")])
+    assert result.exit_code == 0, result.output
+    # 7 kinds x 5 levels of 256-pixel tiles: 5 * 262 + 6 = 1316 wide, 7 * 284 + 6 = 1994 high
+    assert Image.open(tmp_path / "ex.png").size == (1316, 1994)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -290,6 +337,20 @@ def test_records_resolve_relative_images_and_default_to_vision(tmp_path: Path) -
     assert prompts[0].images == (str(tmp_path / "a.png"),)
     side_by_side = load_image(prompts[1].images, prompts[1].id)
     assert side_by_side.size == (20 + 8 + 30, 10)  # widths plus one 8-pixel gap
+
+
+def test_parquet_records_name_the_row(tmp_path: Path) -> None:
+    from k15ray.envs.dataset import write_prompts
+    from k15ray.types import Prompt
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    good = Prompt(id="g", question="q", answer="1", domain="vision", images=("a.png",))
+    bad = Prompt(id="b", question="q", answer="2", domain="vision", images=("missing.png",))
+    write_prompts(tmp_path / "ok.parquet", [good])
+    assert [p.images for p in load_records(tmp_path / "ok.parquet")] == [(str(tmp_path / "a.png"),)]
+    write_prompts(tmp_path / "bad.parquet", [good, bad])
+    with pytest.raises(ValueError, match=r"bad.parquet: row 2: field 'images'\[0\]: .*missing.png"):
+        load_records(tmp_path / "bad.parquet")
 
 
 def test_record_with_missing_image_names_file_line_and_field(tmp_path: Path) -> None:

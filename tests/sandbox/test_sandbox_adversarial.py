@@ -8,6 +8,7 @@ PID namespace and an empty ``/work``.
 
 from __future__ import annotations
 
+import ast
 import os
 import socket
 import time
@@ -19,8 +20,11 @@ import pytest
 
 from k15ray.config.sandbox import SandboxConfig
 from k15ray.sandbox import Sandbox
+from k15ray.sandbox.seccomp import seccomp_program
 
-pytestmark = pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="needs /usr/bin/python3")
+pytestmark = pytest.mark.skipif(
+    not Path("/usr/bin/python3").exists(), reason="needs /usr/bin/python3"
+)
 
 CLEAN_CHECK = """
 import os
@@ -89,16 +93,49 @@ def _container_processes(sandbox: Sandbox) -> set[int]:
 def test_fork_bomb_is_contained(sandbox: Sandbox) -> None:
     before = _container_processes(sandbox)
     started = time.monotonic()
-    r = sandbox.run("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n", timeout_s=1.0)
+    r = sandbox.run(
+        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
+        timeout_s=1.0,
+    )
     assert r.status == "timeout", r
     assert time.monotonic() - started < 10
     _assert_clean(sandbox, before)
 
 
 def test_memory_bomb_hits_the_address_space_limit(sandbox: Sandbox) -> None:
-    r = sandbox.run("chunks = []\nwhile True:\n    chunks.append(bytearray(16 << 20))\n", memory_mb=128)
+    r = sandbox.run(
+        "chunks = []\nwhile True:\n    chunks.append(bytearray(16 << 20))\n", memory_mb=128
+    )
     assert r.status == "memory", r
     assert "MemoryError" in r.stderr
+    _assert_clean(sandbox)
+
+
+@pytest.mark.skipif(seccomp_program() is None, reason="no seccomp filter for this architecture")
+def test_memory_that_would_outlive_a_process_is_refused(sandbox: Sandbox) -> None:
+    # SysV shared memory / queues / semaphores live as long as the container's IPC namespace and
+    # memfd pages escape RLIMIT_AS: the seccomp filter refuses them all with EPERM (errno 1).
+    code = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+calls = {'shmget': lambda: libc.shmget(0, 1 << 30, 0o1600), 'msgget': lambda: libc.msgget(0, 0o1600),
+         'semget': lambda: libc.semget(0, 1, 0o1600), 'mq_open': lambda: libc.mq_open(b'/q', 0o100, 0o600, None)}
+for name, call in calls.items():
+    ctypes.set_errno(0)
+    print(name, call(), ctypes.get_errno())
+try:
+    os.memfd_create('m')
+except OSError as err:
+    print('memfd_create', err.errno)
+"""
+    r = sandbox.run(code)
+    assert r.stdout.split("\n")[:5] == [
+        "shmget -1 1",
+        "msgget -1 1",
+        "semget -1 1",
+        "mq_open -1 1",
+        "memfd_create 1",
+    ], r
     _assert_clean(sandbox)
 
 
@@ -106,14 +143,18 @@ def test_infinite_loop_times_out_on_wall_clock(sandbox: Sandbox) -> None:
     r = sandbox.run("while True:\n    pass\n", timeout_s=0.5)
     assert r.status == "timeout"
     assert 0.5 <= r.wall_s < 2.0, r.wall_s
-    sleeper = sandbox.run("import time\ntime.sleep(60)\n", timeout_s=0.5)  # no CPU used: the wall limit acts
+    sleeper = sandbox.run(
+        "import time\ntime.sleep(60)\n", timeout_s=0.5
+    )  # no CPU used: the wall limit acts
     assert sleeper.status == "timeout" and sleeper.wall_s < 2.0
     _assert_clean(sandbox)
 
 
 def test_200_mb_of_output_is_cut_at_the_cap(sandbox: Sandbox) -> None:
     started = time.monotonic()
-    r = sandbox.run("import sys\nblock = 'x' * (1 << 20)\nfor _ in range(200):\n    sys.stdout.write(block)\n")
+    r = sandbox.run(
+        "import sys\nblock = 'x' * (1 << 20)\nfor _ in range(200):\n    sys.stdout.write(block)\n"
+    )
     assert r.status == "output_limit", r
     assert len(r.stdout) == 1 << 20  # exactly the cap: 1 MiB kept, the rest dropped
     assert time.monotonic() - started < 10
@@ -136,6 +177,16 @@ for path in {targets!r}:
         print('wrote', path)
     except OSError as err:
         print('denied', path, type(err).__name__)
+writable = []
+for root, dirs, _ in os.walk('/'):
+    dirs[:] = [d for d in dirs if root != '/' or d not in ('proc', 'usr')]
+    for probe_dir in [root] + (['/usr', '/usr/lib', '/usr/local'] if root == '/' else []):
+        try:
+            open(os.path.join(probe_dir, '.probe'), 'w').close()
+            writable.append(probe_dir)
+        except OSError:
+            pass
+print('writable', writable)
 big = 0
 try:
     with open('/work/big', 'wb') as f:
@@ -152,6 +203,12 @@ except OSError:
     # Inside, /tmp is the container's own /work/tmp: writable, gone after the run.
     assert f"wrote /tmp/{tag}" in r.stdout
     assert "denied /usr/" in r.stdout and "denied /etc/" in r.stdout
+    # The container's /work (and /tmp, a link into it) is its only writable place: /dev, /dev/shm
+    # and the root are read-only, so nothing can fill an unbounded tmpfs or outlive the run.
+    (line,) = [ln for ln in r.stdout.splitlines() if ln.startswith("writable ")]
+    writable = ast.literal_eval(line.removeprefix("writable "))
+    assert writable[0] == "/work" and "/work/tmp" in writable
+    assert all(p.startswith("/work/") for p in writable[1:]), writable
     # RLIMIT_FSIZE (16 MiB) stops a single file before the 64 MiB tmpfs fills up.
     assert "work dir full at 16 MiB" in r.stdout
     _assert_clean(sandbox)
@@ -186,7 +243,9 @@ print(sorted(name for _, name in socket.if_nameindex()))
     _assert_clean(sandbox)
 
 
-def test_secrets_in_env_and_files_stay_hidden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_secrets_in_env_and_files_stay_hidden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     secret = "k15-secret-" + uuid.uuid4().hex
     monkeypatch.setenv("K15RAY_TEST_SECRET", secret)  # in the parent before the workers start
     (tmp_path / "secret.txt").write_text(secret)
@@ -196,7 +255,7 @@ def test_secrets_in_env_and_files_stay_hidden(tmp_path: Path, monkeypatch: pytes
     code = f"""
 import os
 seen = [repr(dict(os.environ))]  # the secret itself is not in this source: a regex finds it
-for path in [{str(tmp_path / 'secret.txt')!r}, {str(ray_like / 'auth_token')!r}, '/proc/1/environ',
+for path in [{str(tmp_path / "secret.txt")!r}, {str(ray_like / "auth_token")!r}, '/proc/1/environ',
              '/proc/self/environ', '/proc/1/cmdline', '/root/.bashrc', '/etc/passwd', '/etc/shadow']:
     try:
         seen.append(open(path, errors='replace').read())
@@ -218,6 +277,9 @@ print('found', found)
     try:
         with Sandbox(SandboxConfig(workers=1)) as sb:
             r = sb.run(code)
+            # Positive control: the same program does find the secret where it can see it.
+            control = sb.run(code.replace("seen = [", "seen = [input(), "), stdin=secret)
+        assert control.stdout.splitlines()[-1] == f"found [{secret!r}]"
         assert r.status == "ok", r
         assert secret not in r.stdout + r.stderr
         assert r.stdout.splitlines()[-1] == "found []"

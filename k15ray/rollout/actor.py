@@ -1,0 +1,283 @@
+"""Rollout workers as Ray actors, and a pool that survives their death (paper 2.6.1-2.6.2).
+
+The paper's rollout workers "generate rollout trajectories by interacting with the model" while a
+central master coordinates them. Here:
+
+* ``RolloutWorker`` is a plain class holding one rollout backend built inside its process from a
+  model directory (``backend="hf"``: ``HFBackend``; ``"vllm"``: ``VLLMBackend``, issue 8). The pool
+  runs it as a Ray actor (``ray.remote(RolloutWorker)``) with ``num_cpus_per_worker`` CPUs and as
+  many torch threads;
+* ``RolloutPool`` is the master's handle: ``generate`` splits the requests of an iteration across
+  the actors (striding, so carried-over long continuations spread evenly), and when an actor dies
+  mid-call (``ray.exceptions.RayActorError``) it starts a replacement, which loads the latest
+  published weights, and re-runs that actor's requests, so no prompt is lost;
+* ``update_weights`` publishes the learner's state dict once to the object store and pushes the
+  versioned reference to every actor (``k15ray.rollout.weight_sync``), then checks the versions.
+
+Requests sample from per-request random streams (``k15ray.rollout.hf.request_seed``), so the split
+across actors and a re-run on a replacement do not change what is drawn.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from k15ray.config.repeat import RepeatConfig
+from k15ray.config.rollout import BACKENDS, RolloutConfig
+from k15ray.rollout.weight_sync import WeightsRef, WeightSync, check_versions, fetch
+from k15ray.types import GenerationRequest, GenerationResult, RolloutBackend, SamplingParams
+
+
+def make_backend(
+    name: str,
+    model_dir: str | Path,
+    *,
+    max_batch_size: int = 64,
+    dtype: str = "float32",
+    device: str = "cpu",
+    repeat_config: RepeatConfig | None = None,
+) -> RolloutBackend:
+    """Build rollout backend ``name`` ("hf" | "vllm") from a Hugging Face model directory."""
+    if name == "hf":
+        from k15ray.rollout.hf import HFBackend
+
+        return HFBackend.from_pretrained(
+            model_dir,
+            dtype=dtype,
+            device=device,
+            max_batch_size=max_batch_size,
+            repeat_config=repeat_config,
+        )
+    if name == "vllm":
+        check_backend_available("vllm")
+        from k15ray.rollout.vllm import VLLMBackend
+
+        return VLLMBackend(model_dir, dtype=dtype, repeat_config=repeat_config)
+    raise ValueError(f"unknown rollout backend {name!r}; valid backends are {list(BACKENDS)}")
+
+
+def check_backend_available(name: str) -> None:
+    """Fail before any actor starts when backend ``name`` cannot run here."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown rollout backend {name!r}; valid backends are {list(BACKENDS)}")
+    if name == "vllm" and (
+        importlib.util.find_spec("vllm") is None
+        or importlib.util.find_spec("k15ray.rollout.vllm") is None
+    ):
+        raise ValueError(
+            "rollout backend 'vllm' needs vLLM on a GPU machine (pip install 'k15ray[vllm]', "
+            "issue 8); set rollout.backend: hf to roll out with transformers"
+        )
+
+
+class RolloutWorker:
+    """One rollout backend inside one process; run as a Ray actor by ``RolloutPool``.
+
+    ``weights`` (a ``WeightsRef``) is loaded at start: a replacement actor starts from the latest
+    published version rather than from the weights on disk."""
+
+    def __init__(
+        self,
+        model_dir: str | Path,
+        backend: str = "hf",
+        *,
+        num_threads: int = 1,
+        max_batch_size: int = 64,
+        dtype: str = "float32",
+        device: str = "cpu",
+        repeat_config: RepeatConfig | None = None,
+        weights: WeightsRef | None = None,
+    ) -> None:
+        import torch
+
+        torch.set_num_threads(max(1, num_threads))
+        self.backend = make_backend(
+            backend,
+            model_dir,
+            max_batch_size=max_batch_size,
+            dtype=dtype,
+            device=device,
+            repeat_config=repeat_config,
+        )
+        if weights is not None:
+            self.update_weights(weights)
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], params: SamplingParams
+    ) -> list[GenerationResult]:
+        return self.backend.generate(requests, params)
+
+    def update_weights(self, weights: WeightsRef) -> int:
+        """Load published weights; returns the version now held."""
+        if weights.version != self.backend.policy_version:  # idempotent re-push
+            self.backend.update_weights(fetch(weights), weights.version)
+        return self.backend.policy_version
+
+    def policy_version(self) -> int:
+        return self.backend.policy_version
+
+    def ping(self) -> int:
+        """The actor's process id (a replacement has a new one)."""
+        return os.getpid()
+
+
+class RolloutPool:
+    """``config.num_workers`` rollout actors behind one ``generate`` that loses no request.
+
+    Args:
+        config: the rollout section (workers, CPUs, backend, batch size, dtype, restarts).
+        model_dir: Hugging Face directory of the policy's initial weights (version 0).
+        repeat_config: repeat detection inside the backends (paper 2.6.2).
+    """
+
+    def __init__(
+        self,
+        config: RolloutConfig | None = None,
+        *,
+        model_dir: str | Path,
+        repeat_config: RepeatConfig | None = None,
+    ) -> None:
+        import ray
+
+        self.config = config or RolloutConfig()
+        check_backend_available(self.config.backend)
+        if not (Path(model_dir) / "config.json").is_file():
+            raise ValueError(
+                f"model_dir {model_dir} is not a Hugging Face model directory (no config.json); "
+                "create one with k15ray.models.create_model or point at a checkpoint"
+            )
+        if not ray.is_initialized():
+            raise RuntimeError("ray.init() first: the rollout pool starts Ray actors")
+        self.model_dir = str(model_dir)
+        self.repeat_config = repeat_config
+        self.sync = WeightSync()
+        self.num_replacements = 0
+        self.workers: list[Any] = [self._start() for _ in range(self.config.num_workers)]
+
+    def _start(self) -> Any:
+        import ray
+
+        cfg = self.config
+        actor_cls = ray.remote(RolloutWorker).options(
+            num_cpus=cfg.num_cpus_per_worker, num_gpus=cfg.num_gpus_per_worker, max_restarts=0
+        )
+        return actor_cls.remote(  # type: ignore[attr-defined]
+            self.model_dir,
+            cfg.backend,
+            num_threads=int(cfg.num_cpus_per_worker),
+            max_batch_size=cfg.max_batch_size,
+            dtype=cfg.dtype,
+            device=cfg.device,
+            repeat_config=self.repeat_config,
+            weights=self.sync.latest,
+        )
+
+    def _replace(self, index: int, restarts: list[int]) -> None:
+        """Start a new actor in slot ``index`` (it loads the latest weights)."""
+        import ray
+
+        if restarts[0] >= self.config.max_worker_restarts:
+            raise RuntimeError(
+                f"rollout actors died {restarts[0] + 1} times in one call; raise "
+                "rollout.max_worker_restarts or look at the actors' logs for the cause"
+            )
+        restarts[0] += 1
+        self.num_replacements += 1
+        ray.kill(self.workers[index], no_restart=True)
+        self.workers[index] = self._start()
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], params: SamplingParams
+    ) -> list[GenerationResult]:
+        """Split ``requests`` across the actors; results come back in request order, all of them,
+        even when actors die mid-call (their requests re-run on replacements)."""
+        import ray
+        from ray.exceptions import RayActorError
+
+        n = len(self.workers)
+        shards = {i: list(requests[i::n]) for i in range(n) if requests[i::n]}
+        pending = {self.workers[i].generate.remote(s, params): i for i, s in shards.items()}
+        done: dict[int, list[GenerationResult]] = {}
+        restarts = [0]
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            index = pending.pop(ready[0])
+            try:
+                done[index] = ray.get(ready[0])
+            except RayActorError:
+                self._replace(index, restarts)
+                pending[self.workers[index].generate.remote(shards[index], params)] = index
+        results: list[GenerationResult | None] = [None] * len(requests)
+        for i, shard_results in done.items():
+            results[i::n] = shard_results
+        assert all(r is not None for r in results), "every request has its result"
+        return [r for r in results if r is not None]
+
+    def update_weights(
+        self, weights: Mapping[str, Any] | WeightsRef, version: int | None = None
+    ) -> None:
+        """Publish ``weights`` (a state dict with its ``version``, or an already published
+        ``WeightsRef``) and load them into every actor; dead actors are replaced (the
+        replacement starts with these weights). Raises if an actor reports another version."""
+        import ray
+        from ray.exceptions import RayActorError
+
+        if isinstance(weights, WeightsRef):
+            if self.sync.version is not None and weights.version <= self.sync.version:
+                raise ValueError(
+                    f"weight version must increase: {self.sync.version} was pushed, got {weights.version}"
+                )
+            self.sync.latest = ref = weights
+        else:
+            if version is None:
+                raise ValueError(
+                    "pass the version of these weights: update_weights(state_dict, version)"
+                )
+            ref = self.sync.publish(weights, version)
+        restarts = [0]
+        calls = [w.update_weights.remote(ref) for w in self.workers]
+        for i, call in enumerate(calls):
+            try:
+                ray.get(call)
+            except RayActorError:
+                self._replace(i, restarts)  # the replacement loads ``ref`` as it starts
+        check_versions(self.policy_versions(), ref.version)
+
+    def policy_versions(self) -> list[int]:
+        """The weight version each actor holds (replacing dead actors first)."""
+        import ray
+        from ray.exceptions import RayActorError
+
+        restarts = [0]
+        versions: list[int] = []
+        for i in range(len(self.workers)):
+            while True:
+                try:
+                    versions.append(int(ray.get(self.workers[i].policy_version.remote())))
+                    break
+                except RayActorError:
+                    self._replace(i, restarts)
+        return versions
+
+    @property
+    def policy_version(self) -> int:
+        """The oldest weight version among the actors (what a rollout may be produced with)."""
+        return min(self.policy_versions())
+
+    def ping(self) -> list[int]:
+        """Wait until every actor is up; their process ids."""
+        import ray
+
+        return [int(p) for p in ray.get([w.ping.remote() for w in self.workers])]
+
+    def shutdown(self) -> None:
+        """Kill the pool's actors (their CPUs return to Ray)."""
+        import ray
+
+        for w in self.workers:
+            ray.kill(w, no_restart=True)
+        self.workers = []

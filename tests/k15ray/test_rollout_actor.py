@@ -1,0 +1,143 @@
+"""Tests of the rollout actors and their pool (``k15ray.rollout.actor``) on real Ray actors."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import ray
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from k15ray.config.rollout import RolloutConfig
+from k15ray.models import build_tokenizer, save_tokenizer
+from k15ray.rollout.actor import RolloutPool, check_backend_available
+from k15ray.rollout.hf import HFBackend
+from k15ray.rollout.weight_sync import publish
+from k15ray.types import GenerationRequest, GenerationResult, SamplingParams
+
+GREEDY = SamplingParams(temperature=0.0, stop_token_ids=(-1,), detect_repeats=False)
+"""Greedy decoding that never stops early (no token has id -1): every result has its full budget."""
+
+
+def write_model(out_dir: Path, seed: int) -> Path:
+    tok = build_tokenizer()
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        initializer_range=0.3,  # varied greedy outputs, so different weights give different tokens
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
+    torch.manual_seed(seed)
+    LlamaForCausalLM(config).save_pretrained(str(out_dir))
+    save_tokenizer(tok, out_dir)
+    return out_dir
+
+
+@pytest.fixture(scope="module")
+def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("rollout_actor")
+    return write_model(root / "a", seed=0), write_model(root / "b", seed=1)
+
+
+@pytest.fixture(scope="module")
+def pool(ray_session: None, model_dirs: tuple[Path, Path]):  # type: ignore[no-untyped-def]
+    config = RolloutConfig(num_workers=2, num_cpus_per_worker=0.5, max_batch_size=16)
+    pool = RolloutPool(config, model_dir=model_dirs[0])
+    yield pool
+    pool.shutdown()
+
+
+def requests(n: int, budget: int) -> list[GenerationRequest]:
+    return [GenerationRequest(f"r{i}", (5 + i % 50, 9, 14 + i % 7), budget) for i in range(n)]
+
+
+def local(model_dir: Path, reqs: list[GenerationRequest]) -> list[GenerationResult]:
+    return HFBackend.from_pretrained(model_dir).generate(reqs, GREEDY)
+
+
+def test_pool_generates_every_request_in_order(
+    pool: RolloutPool, model_dirs: tuple[Path, Path]
+) -> None:
+    reqs = requests(9, 7)
+    results = pool.generate(reqs, GREEDY)
+    assert [r.request_id for r in results] == [r.request_id for r in reqs]
+    expected = local(model_dirs[0], reqs)
+    assert [r.token_ids for r in results] == [r.token_ids for r in expected]
+    assert {r.policy_version for r in results} == {0}
+    assert pool.policy_versions() == [0, 0]
+
+
+def test_weight_update_is_visible_in_outputs(
+    pool: RolloutPool, model_dirs: tuple[Path, Path]
+) -> None:
+    reqs = requests(6, 8)
+    before = pool.generate(reqs, GREEDY)
+    new_weights = HFBackend.from_pretrained(model_dirs[1]).model.state_dict()
+    pool.update_weights(new_weights, version=1)
+    assert pool.policy_versions() == [1, 1] and pool.policy_version == 1
+    after = pool.generate(reqs, GREEDY)
+    expected = local(model_dirs[1], reqs)
+    assert [r.token_ids for r in after] == [r.token_ids for r in expected]
+    assert [r.token_ids for r in after] != [r.token_ids for r in before]
+    assert {r.policy_version for r in after} == {1}
+    with pytest.raises(ValueError, match="must increase"):
+        pool.update_weights(new_weights, version=1)
+    with pytest.raises(ValueError, match="must increase"):
+        pool.update_weights(publish(new_weights, 0))
+
+
+def test_killed_worker_is_replaced_and_no_request_is_lost(
+    pool: RolloutPool, model_dirs: tuple[Path, Path]
+) -> None:
+    """An actor killed mid-call is replaced; its replacement loads the current weights (version
+    1, model b) and re-runs the dead actor's requests."""
+    pids = pool.ping()
+    replaced = pool.num_replacements
+    reqs = requests(64, 160)  # 32 requests x 160 tokens per actor: seconds of work
+    out: dict[str, list[GenerationResult]] = {}
+    call = threading.Thread(target=lambda: out.setdefault("results", pool.generate(reqs, GREEDY)))
+    call.start()
+    time.sleep(1.0)  # the call is in flight
+    ray.kill(pool.workers[0], no_restart=True)
+    call.join(timeout=300)
+    assert not call.is_alive()
+    results = out["results"]
+    assert pool.num_replacements == replaced + 1
+    assert [r.request_id for r in results] == [r.request_id for r in reqs]
+    assert all(len(r.token_ids) == 160 for r in results)
+    assert {r.policy_version for r in results} == {1}
+    expected = local(model_dirs[1], reqs[::8])
+    assert [r.token_ids for r in results[::8]] == [r.token_ids for r in expected]
+    new_pids = pool.ping()
+    assert new_pids[0] != pids[0] and new_pids[1] == pids[1]
+
+
+def test_bad_config_fails_before_any_actor_starts(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="num_workers"):
+        RolloutConfig(num_workers=0)
+    with pytest.raises(ValueError, match="top_p"):
+        RolloutConfig(top_p=0.0)
+    with pytest.raises(ValueError, match="backend"):
+        RolloutConfig(backend="tgi")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="num_gpus_per_worker"):
+        RolloutConfig(backend="vllm")
+    with pytest.raises(ValueError, match="not a Hugging Face model directory"):
+        RolloutPool(RolloutConfig(), model_dir=tmp_path)
+
+
+@pytest.mark.skipif(
+    __import__("importlib").util.find_spec("vllm") is not None, reason="vLLM is installed here"
+)
+def test_vllm_backend_without_vllm_says_what_to_do() -> None:
+    with pytest.raises(ValueError, match="backend: hf"):
+        check_backend_available("vllm")
