@@ -63,7 +63,7 @@ class K15(Algorithm):
         the actors fit inside a Tune trial's placement group (DESIGN.md, Ray facts)."""
         if isinstance(config, AlgorithmConfig):
             config = config.to_dict()
-        base = super().default_resource_request(config)
+        base: Any = super().default_resource_request(config)
         cfg = cls.get_default_config().update_from_dict(config)
         rollout = cfg.section("k15_rollout")
         actors = [{"CPU": float(rollout.num_cpus_per_worker)} for _ in range(rollout.num_workers)]
@@ -77,8 +77,9 @@ class K15(Algorithm):
             super()._setup_logdir()
             return
         logdir = getattr(self.config, "k15_logdir", None)
-        self._logdir = str(logdir) if logdir else tempfile.mkdtemp(prefix="k15-")
-        os.makedirs(self._logdir, exist_ok=True)
+        path = str(logdir) if logdir else tempfile.mkdtemp(prefix="k15-")
+        os.makedirs(path, exist_ok=True)
+        self._logdir = path  # type: ignore[assignment]
 
     def setup(self, config: Any) -> None:
         super().setup(config)
@@ -126,13 +127,14 @@ class K15(Algorithm):
         values.update(self._maybe_evaluate(iteration + 1))
         values[M.ROLLOUT_POLICY_VERSION] = float(self._policy_version)
         values[M.PERF_SECONDS_ITERATION] = time.perf_counter() - t_start
+        metrics: Any = self.metrics
         for key, value in values.items():
-            self.metrics.log_value(key, value, reduce="item")
+            metrics.log_value(key, value, reduce="item")
 
     def _on_learner(self, fn: Callable[[Any], Any]) -> Any:
         """Run ``fn(learner)`` on the (local) learner and return its result."""
-        results = self.learner_group.foreach_learner(fn)
-        return next(iter(results)).get()
+        group: Any = self.learner_group
+        return next(iter(group.foreach_learner(fn))).get()
 
     def _learn(self, groups: list[Any]) -> dict[str, float]:
         """Optimizer reset, reference log-probs of pi_theta_i, minibatch steps (paper 2.3.2)."""
@@ -149,13 +151,15 @@ class K15(Algorithm):
         t0 = time.perf_counter()
         batch[REFERENCE_TOKEN_LOGP] = self._on_learner(lambda learner: learner.reference_logprobs(batch))
         t1 = time.perf_counter()
+        group: Any = self.learner_group
+        metrics: Any = self.metrics
         steps = 0
         for _ in range(cfg.num_epochs):
             for mb in minibatches(batch, cfg.num_minibatches, self._rng):
                 n = int(mb["input_ids"].shape[0])
                 ma_batch = MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(mb)}, env_steps=n)
-                results = self.learner_group.update(batch=ma_batch)
-                self.metrics.aggregate(results, key=LEARNER_RESULTS)
+                results = group.update(batch=ma_batch)
+                metrics.aggregate(results, key=LEARNER_RESULTS)
                 steps += 1
         t2 = time.perf_counter()
         stats = self._on_learner(lambda learner: learner.pop_step_stats())
@@ -217,10 +221,12 @@ class K15(Algorithm):
         from ray.rllib.core import COMPONENT_LEARNER_GROUP, COMPONENT_METRICS_LOGGER
         from ray.tune.result import TRAINING_ITERATION
 
+        group: Any = self.learner_group
+        metrics: Any = self.metrics
         if COMPONENT_LEARNER_GROUP in state:
-            self.learner_group.set_state(state[COMPONENT_LEARNER_GROUP])
+            group.set_state(state[COMPONENT_LEARNER_GROUP])
         if COMPONENT_METRICS_LOGGER in state:
-            self.metrics.set_state(state[COMPONENT_METRICS_LOGGER])
+            metrics.set_state(state[COMPONENT_METRICS_LOGGER])
         if TRAINING_ITERATION in state:
             self._iteration = state[TRAINING_ITERATION]
         if K15_STATE in state:

@@ -82,17 +82,17 @@ class K15Config(AlgorithmConfig):
         super().__init__(algo_class=algo_class or K15)
         # No RLlib EnvRunners: rollouts run in k15ray.rollout actors (DESIGN.md, Ray facts).
         self._is_online = False
-        self.env = "k15/Math-v0"
+        self.env: Any = "k15/Math-v0"
         self.k15_policy: dict[str, Any] = {"model_dir": None, "dtype": "float32"}
         self.k15_logdir: str | None = None  # Trainable's logdir outside Tune (None: a temp dir)
         for attr, (cls, _) in SECTIONS.items():
             setattr(self, attr, dict(to_mapping(cls())))
         # The main process is the learner; its CPU is the trial's first bundle in Tune.
         self.num_cpus_for_main_process = 1
-        self.num_cpus_per_learner = 0
+        self.num_cpus_per_learner: Any = 0
         # The RLModule never sees env spaces; these only satisfy RLlib's spec machinery.
-        self.observation_space = gym.spaces.Text(max_length=1)
-        self.action_space = gym.spaces.Text(max_length=1)
+        self.observation_space: Any = gym.spaces.Text(max_length=1)
+        self.action_space: Any = gym.spaces.Text(max_length=1)
 
     # ----------------------------------------------------------------- builder methods
     def policy(
@@ -222,8 +222,9 @@ def _check_env(env: Any) -> None:
         )
     if not isinstance(env, str) or "." in env.split("/")[0]:
         return  # an env class, or a "package.module.Class" path: RLlib resolves it
-    import k15ray.envs
     from ray.tune.registry import ENV_CREATOR, _global_registry
+
+    import k15ray.envs
 
     if env not in gym.registry and not _global_registry.contains(ENV_CREATOR, env):
         raise ValueError(

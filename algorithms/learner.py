@@ -22,8 +22,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 
+from k15ray.algorithms.config import K15Config
 from k15ray.algorithms.module import ATTENTION_MASK, INPUT_IDS, LOSS_MASK, TOKEN_LOGP
 from k15ray.config.mirror_descent import MirrorDescentConfig
 from k15ray.logprobs import policy_token_logprobs, sequence_logprobs
@@ -65,7 +67,7 @@ def _rest(batch: dict[str, torch.Tensor], token_logp: torch.Tensor, cfg: MirrorD
 
 
 def _grpo(batch: dict[str, torch.Tensor], token_logp: torch.Tensor, cfg: MirrorDescentConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    from k15ray.objectives import grpo_clipped_loss, group_normalized_advantages
+    from k15ray.objectives import group_normalized_advantages, grpo_clipped_loss
 
     # pi_old = pi_ref = pi_theta_i: the ratio is taken against this iteration's reference log-probs
     advantages = group_normalized_advantages(batch[REWARD], batch[GROUP_INDEX].long())  # (N,)
@@ -90,22 +92,31 @@ OBJECTIVES: dict[str, ObjectiveFn] = {
 class K15Learner(TorchLearner):
     """Mirror-descent learner; see the module docstring for the per-iteration protocol."""
 
+    config: K15Config  # type: ignore[assignment]
+
     def build(self) -> None:
         super().build()
         self.step_stats: list[dict[str, float]] = []
 
     def configure_optimizers_for_module(self, module_id: str, config: Any = None) -> None:
         cfg = self.config.learner_config
-        module = self._module[module_id]
+        modules: Any = self.module
+        module = modules[module_id]
         params = self.get_parameters(module)
         optimizer = torch.optim.AdamW(
-            params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay
+            params, lr=cfg.lr, betas=(cfg.betas[0], cfg.betas[1]), eps=cfg.eps, weight_decay=cfg.weight_decay
         )
         self.register_optimizer(
             module_id=module_id, optimizer=optimizer, params=params, lr_or_lr_schedule=cfg.lr
         )
 
     # ------------------------------------------------------------ per-iteration protocol
+    @property
+    def policy(self) -> torch.nn.Module:
+        """The Hugging Face causal LM inside the (single) RLModule."""
+        modules: Any = self.module
+        return modules[DEFAULT_MODULE_ID].unwrapped().policy  # type: ignore[no-any-return]
+
     def reset_optimizer(self) -> None:
         """Forget every optimizer's moments and step counts: a fresh AdamW (paper 2.3.2)."""
         for optimizer in self._named_optimizers.values():
@@ -114,8 +125,7 @@ class K15Learner(TorchLearner):
 
     def reference_logprobs(self, batch: dict[str, np.ndarray], chunk: int = 64) -> np.ndarray:
         """log pi_theta_i(y_t | ...) per token, (N, T), of the current weights, with no gradient."""
-        module = next(iter(self.module.values())).unwrapped()
-        policy = module.policy  # type: ignore[attr-defined]
+        policy = self.policy
         was_training = policy.training
         policy.eval()
         out = []
@@ -129,8 +139,7 @@ class K15Learner(TorchLearner):
 
     def policy_state_dict(self) -> dict[str, torch.Tensor]:
         """The policy's weights as CPU tensors (Hugging Face names), for the rollout actors."""
-        module = next(iter(self.module.values())).unwrapped()
-        return {k: v.detach().cpu().clone() for k, v in module.policy.state_dict().items()}  # type: ignore[attr-defined]
+        return {k: v.detach().cpu().clone() for k, v in self.policy.state_dict().items()}
 
     def pop_step_stats(self) -> list[dict[str, float]]:
         stats, self.step_stats = self.step_stats, []

@@ -29,7 +29,7 @@ class K15PolicyModule(TorchRLModule):
     def setup(self) -> None:
         from transformers import AutoModelForCausalLM
 
-        cfg = dict(self.model_config or {})
+        cfg: dict[str, Any] = dict(self.model_config or {})  # type: ignore[arg-type]
         if not cfg.get("model_dir"):
             raise ValueError(
                 "K15PolicyModule needs model_config['model_dir']: call "

@@ -123,7 +123,7 @@ class RolloutPhase:
         prompt = self.prompts[group.prompt_id]
         scores, correct, not_ok = [], [], 0
         for t in group.trajectories:
-            t.response_text = self.tokenizer.decode(list(t.response_token_ids), skip_special_tokens=True)
+            t.response_text = str(self.tokenizer.decode(list(t.response_token_ids), skip_special_tokens=True))
             result = self.env.score(prompt, t.response_text)
             scores.append(float(result.score))
             correct.append(bool(result.correct))

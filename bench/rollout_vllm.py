@@ -1,10 +1,12 @@
 """Benchmark ``rollout_vllm`` (GPU): tokens/s of k15ray's vLLM rollout path against raw ``LLM.generate``.
 
 Same engine, same prompts (256 random 128-token prompts), exactly 256 new tokens each (EOS ignored)
-at temperature 1. The raw baseline asks for no
-log-probs (vLLM's fastest path); k15ray's path also returns one log-prob per token, builds the
-``GenerationResult``s and runs its repeat check. value = k15ray tokens/s, ratio = value / raw; the
-raw engine asked for the same log-probs is reported beside it.
+at temperature 1. Same work on both sides: the baseline is ``LLM.generate`` asked for the same one log-prob per
+token that a rollout needs (the learner compares them with its reference log-probs every iteration),
+so the ratio is k15ray's own overhead: building requests and ``GenerationResult``s and the repeat
+check. value = k15ray tokens/s, baseline = raw tokens/s with log-probs, ratio = value / baseline.
+Raw generation WITHOUT log-probs (vLLM's fastest path, doing less work) is reported beside it: on an
+H100, asking vLLM for log-probs at all costs about a third of its throughput.
 """
 
 from __future__ import annotations
@@ -66,10 +68,10 @@ def run() -> dict[str, Any]:
     return {
         "value": round(best["ours"], 1),
         "unit": "tokens/s",
-        "baseline": round(best["raw"], 1),
-        "ratio": round(best["ours"] / best["raw"], 3),
-        "raw_with_logprobs": round(best["raw_logprobs"], 1),
-        "ratio_vs_raw_with_logprobs": round(best["ours"] / best["raw_logprobs"], 3),
+        "baseline": round(best["raw_logprobs"], 1),
+        "ratio": round(best["ours"] / best["raw_logprobs"], 3),
+        "raw_without_logprobs": round(best["raw"], 1),
+        "ratio_vs_raw_without_logprobs": round(best["ours"] / best["raw"], 3),
         "batch": BATCH,
         "prompt_tokens": PROMPT_LEN,
         "new_tokens": NEW_TOKENS,

@@ -199,6 +199,23 @@ class TextEnv(gym.Env[Any, str]):
         """r(x, y, y*) for a finished trajectory; never raises (failures are a status, score 0)."""
         return safe_score(self.reward_fn, prompt, response)
 
+    def score_many(
+        self, prompts: Sequence[Prompt], responses: Sequence[str], *, max_workers: int = 4
+    ) -> list[RewardResult]:
+        """``score`` for many finished trajectories, ``max_workers`` at a time (threads: the math
+        workers and the code sandbox are pools of processes), results in input order."""
+        if len(prompts) != len(responses):
+            raise ValueError(
+                f"score_many: {len(prompts)} prompts but {len(responses)} responses; pass one "
+                "prompt per response"
+            )
+        if max_workers <= 1 or len(prompts) <= 1:
+            return [self.score(p, r) for p, r in zip(prompts, responses, strict=True)]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(max_workers, len(prompts))) as pool:
+            return list(pool.map(self.score, prompts, responses))
+
     def prompt_by_id(self, prompt_id: str) -> Prompt:
         """The prompt with id ``prompt_id``; ``KeyError`` naming it when absent."""
         try:

@@ -165,7 +165,7 @@ def _train_step(
             reduction="sum",
         ) / max(n_tokens, 1)
         loss.backward()
-        total += float(loss)
+        total += float(loss.detach())
     if config.max_grad_norm > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
     for group in optimizer.param_groups:

@@ -122,28 +122,14 @@ def k15_config(cfg: ExperimentConfig, model_dir: str) -> Any:
 
 # ---------------------------------------------------------------------- evaluation
 def heldout_accuracy(model_dir: str, cfg: ExperimentConfig) -> dict[str, float]:
-    """pass@1 (and greedy accuracy) of the model in ``model_dir`` on the held-out env."""
+    """pass@1 of the model in ``model_dir`` on the held-out env (``eval`` section)."""
     import k15ray.envs
-    from k15ray.algorithms.heldout import heldout_prompts
-    from k15ray.evaluation import evaluate
+    from k15ray.algorithms.heldout import evaluate_heldout
     from k15ray.models import load_policy
 
     env = k15ray.envs.make_env(cfg.env.id, {**cfg.env.config, **cfg.eval.env_config}).unwrapped
     model, tokenizer = load_policy(model_dir)
-    report = evaluate(
-        model,
-        tokenizer,
-        heldout_prompts(env, cfg.eval),
-        env.score,
-        k=cfg.eval.samples_per_prompt,
-        temperature=cfg.eval.temperature,
-        max_new_tokens=cfg.eval.max_new_tokens,
-        batch_size=cfg.eval.batch_size,
-    )
-    out = {"pass_at_1": float(report.pass_at_1), "response_tokens": float(report.mean_response_tokens)}
-    if getattr(report, "greedy_accuracy", None) is not None:
-        out["greedy_accuracy"] = float(report.greedy_accuracy)
-    return out
+    return evaluate_heldout(model, tokenizer, env, cfg.eval)
 
 
 # ---------------------------------------------------------------------- the job

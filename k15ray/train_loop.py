@@ -158,7 +158,8 @@ def _run_tune(cfg: ExperimentConfig, k15_config: Any, *, resume: bool, progress:
     if result.error:
         raise RuntimeError(f"the K15 trial failed: {result.error}")
     assert result.checkpoint is not None, "checkpoint_at_end saves a final checkpoint"
-    history = [_row(r) for r in result.metrics_dataframe.to_dict("records")]
+    frame: Any = result.metrics_dataframe
+    history = [_row(r) for r in frame.to_dict("records")]
     return os.path.join(result.checkpoint.path, "policy"), history
 
 

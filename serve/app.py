@@ -45,24 +45,17 @@ def policy_app(config: ServeConfig) -> Any:
 
 
 def rewards_app(config: ServeConfig) -> Any:
-    """The rewards application: one deployment per kind in ``config.rewards.kinds``, one ingress."""
-    from k15ray.serve.rewards import REWARD_DEPLOYMENTS, RewardsAPI, VerifiableReward
+    """The rewards application: one deployment scoring every kind in ``config.rewards.kinds``."""
+    from k15ray.serve.rewards import RewardsDeployment
 
     r = config.rewards
     if not r.kinds:
         raise ValueError("rewards.kinds is empty; name at least one of math, code")
-    handles = {
-        kind: cast(Any, VerifiableReward).options(
-            name=REWARD_DEPLOYMENTS[kind],
-            num_replicas=r.num_replicas,
-            ray_actor_options={"num_cpus": r.num_cpus},
-            max_ongoing_requests=r.max_ongoing_requests,
-        ).bind(kind, r.threads)
-        for kind in r.kinds
-    }
-    return cast(Any, RewardsAPI).options(
-        ray_actor_options={"num_cpus": 0}, max_ongoing_requests=4 * r.max_ongoing_requests
-    ).bind(handles, r, config.max_body_bytes)
+    return cast(Any, RewardsDeployment).options(
+        num_replicas=r.num_replicas,
+        ray_actor_options={"num_cpus": r.num_cpus},
+        max_ongoing_requests=r.max_ongoing_requests,
+    ).bind(r, config.max_body_bytes)
 
 
 def sandbox_app(config: ServeConfig) -> Any:

@@ -2,8 +2,8 @@
 
 ``ServedReward(kind)`` is a ``RewardFn`` (``k15ray.types``): ``reward(prompt, response)`` returns
 the ``RewardResult`` that the in-process ``RewardFn`` of that kind would return, computed by the
-``MathReward`` / ``CodeReward`` deployment of a running rewards application, reached through a
-Serve ``DeploymentHandle`` (no HTTP). ``score_batch`` sends many pairs in one call;
+``Rewards`` deployment of a running rewards application, reached through a Serve
+``DeploymentHandle`` (no HTTP). ``score_batch`` sends many pairs in one call;
 ``ascore_batch`` does the same from async code (async actors must not block their loop).
 
 It is picklable (the handle is looked up lazily, per process), so it can travel into Ray actors.
@@ -19,21 +19,22 @@ from typing import Any
 from k15ray.types import Prompt, RewardResult
 
 DEFAULT_APP = "rewards"
-DEPLOYMENT_OF_KIND = {"math": "MathReward", "code": "CodeReward"}
+DEPLOYMENT = "Rewards"
+KINDS = ("math", "code")
 
 
 class ServedReward:
     """A ``RewardFn`` backed by a Serve deployment handle.
 
     Args:
-        kind: ``math`` or ``code`` (the deployment ``MathReward`` / ``CodeReward``).
+        kind: ``math`` or ``code`` (must be served by the application).
         app_name: name of the rewards application (``k15ray serve`` uses ``rewards``).
         timeout_s: longest wait for one call, seconds.
     """
 
     def __init__(self, kind: str = "math", app_name: str = DEFAULT_APP, timeout_s: float = 120.0) -> None:
-        if kind not in DEPLOYMENT_OF_KIND:
-            raise ValueError(f"kind {kind!r} is unknown; use one of {sorted(DEPLOYMENT_OF_KIND)}")
+        if kind not in KINDS:
+            raise ValueError(f"kind {kind!r} is unknown; use one of {list(KINDS)}")
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
         self.kind = kind
@@ -46,11 +47,11 @@ class ServedReward:
 
     @property
     def handle(self) -> Any:
-        """The ``DeploymentHandle`` of this kind's deployment (looked up on first use)."""
+        """The ``DeploymentHandle`` of the ``Rewards`` deployment (looked up on first use)."""
         if self._handle is None:
             from ray import serve
 
-            self._handle = serve.get_deployment_handle(DEPLOYMENT_OF_KIND[self.kind], self.app_name)
+            self._handle = serve.get_deployment_handle(DEPLOYMENT, self.app_name)
         return self._handle
 
     def __call__(self, prompt: Prompt, response: str) -> RewardResult:
@@ -62,7 +63,7 @@ class ServedReward:
         if not prompts:
             return []
         try:
-            response = self.handle.score.remote(list(prompts), list(responses))
+            response = self.handle.score.remote(self.kind, list(prompts), list(responses))
             return list(response.result(timeout_s=self.timeout_s))
         except Exception as err:  # not running, timed out, replica died: typed results instead
             return self._failed(len(prompts), err)
@@ -77,7 +78,7 @@ class ServedReward:
         if not prompts:
             return []
         try:
-            call = self.handle.score.remote(list(prompts), list(responses))
+            call = self.handle.score.remote(self.kind, list(prompts), list(responses))
             return list(await asyncio.wait_for(call, timeout=self.timeout_s))
         except Exception as err:
             return self._failed(len(prompts), err)
@@ -90,6 +91,6 @@ class ServedReward:
     def _failed(self, n: int, err: Exception) -> list[RewardResult]:
         details = {
             "error": f"{type(err).__name__}: {err}"[:500],
-            "served": f"{self.app_name}/{DEPLOYMENT_OF_KIND[self.kind]}",
+            "served": f"{self.app_name}/{DEPLOYMENT}/{self.kind}",
         }
         return [RewardResult(0.0, False, "error", details) for _ in range(n)]

@@ -172,7 +172,7 @@ def experiment_from_mapping(data: Mapping[str, Any], where: str = "") -> Experim
     for name, value in data.items():
         tp = hints[name]
         try:
-            if dataclasses.is_dataclass(tp):
+            if isinstance(tp, type) and dataclasses.is_dataclass(tp):
                 kwargs[name] = from_mapping(tp, value or {}, name)
             elif tp is int and (not isinstance(value, int) or isinstance(value, bool)):
                 raise ValueError(f"expected an integer, got {value!r}")

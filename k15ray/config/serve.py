@@ -72,8 +72,8 @@ class RewardServeConfig:
 
     kinds: tuple[str, ...] = doc("verifiable rewards to serve: any of `math`, `code`", ("math", "code"))
     max_batch_items: int = doc("most items one request may carry in `items`", 256)
-    num_replicas: int = doc("replicas of each reward deployment", 1)
-    num_cpus: float = doc("CPUs reserved per reward replica", 0.25)
+    num_replicas: int = doc("replicas of the rewards deployment (it scores every kind)", 1)
+    num_cpus: float = doc("CPUs reserved per rewards replica", 0.5)
     max_ongoing_requests: int = doc("concurrent requests one reward replica accepts", 32)
     threads: int = doc("items one reward replica scores in parallel (worker threads)", 8)
 

@@ -115,7 +115,9 @@ def math_reward(
         verdict = check_math(response, prompt.answer, timeout_s=timeout_s)
     except (TypeError, ValueError) as err:
         return RewardResult(0.0, False, "error", {"error": str(err)})
-    details = {"answer": verdict.answers[-1][:200] if verdict.answers else None, "via": verdict.via}
+    # only what the answer determines: no timing, no cache hit/miss (Gymnasium checks that two
+    # identical steps give identical info)
+    details = {"answer": verdict.answers[-1][:200] if verdict.answers else None}
     if verdict.problem:
         details["problem"] = verdict.problem
     return RewardResult(float(verdict.correct), verdict.correct, verdict.status, details)

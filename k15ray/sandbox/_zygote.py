@@ -23,7 +23,6 @@ import json
 import os
 import resource
 import selectors
-import shutil
 import signal
 import struct
 import sys
@@ -85,20 +84,41 @@ def kill_all() -> None:
 
 
 def wipe_work() -> None:
-    """Empty /work, restoring permissions a program may have removed from its own files."""
-    for root, dirs, _files in os.walk(WORK):
-        for d in dirs:
-            with contextlib.suppress(OSError):
-                os.chmod(os.path.join(root, d), 0o700)
-    for name in os.listdir(WORK):
-        path = os.path.join(WORK, name)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-    if os.listdir(WORK):
+    """Empty /work without recursion: every subdirectory is first moved up to /work itself.
+
+    A program may leave directories nested thousands deep (beyond PATH_MAX and Python's
+    recursion limit) or remove its own permissions from them, /work included: every directory is
+    made 0700 again, entries are handled relative to directory fds, and a nested directory is
+    renamed into /work rather than descended into.
+    """
+    os.chmod(WORK, 0o700)
+    top = os.open(WORK, os.O_RDONLY | os.O_DIRECTORY)
+    moved = 0
+    try:
+        for _ in range(1_000_000):
+            entries = list(os.scandir(top))
+            if not entries:
+                return
+            for entry in entries:
+                if not entry.is_dir(follow_symlinks=False):
+                    os.unlink(entry.name, dir_fd=top)
+                    continue
+                os.chmod(entry.name, 0o700, dir_fd=top)
+                fd = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=top)
+                try:
+                    for sub in os.scandir(fd):
+                        if sub.is_dir(follow_symlinks=False):
+                            os.chmod(sub.name, 0o700, dir_fd=fd)
+                            moved += 1
+                            os.rename(sub.name, f".wipe{moved}", src_dir_fd=fd, dst_dir_fd=top)
+                        else:
+                            os.unlink(sub.name, dir_fd=fd)
+                finally:
+                    os.close(fd)
+                os.rmdir(entry.name, dir_fd=top)
         raise RuntimeError("could not empty /work")
+    finally:
+        os.close(top)
 
 
 def _child(step: dict, stdin_fd: int, out_w: int, err_w: int) -> None:

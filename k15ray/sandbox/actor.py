@@ -1,7 +1,7 @@
 """Ray adapters of the sandbox: an actor per host slot, and a pool of them for the training loop.
 
 Thin by design (STYLE.md rule 1): each ``SandboxActor`` owns one ``Sandbox`` (its own pre-started
-containers) and forwards to it. ``make_sandbox_pool(n)`` returns a ``ray.util.ActorPool`` of ``n``
+containers) and forwards to it. ``make_sandbox_pool(n)`` returns a ``ray.util.ActorPool`` (``SandboxActorPool``) of ``n``
 actors, so the coding reward of a whole batch can be spread over a cluster::
 
     pool = make_sandbox_pool(4)
@@ -59,9 +59,17 @@ class _SandboxActor:
 SandboxActor: Any = ray.remote(num_cpus=1, max_concurrency=8)(_SandboxActor)  # type: ignore[call-overload]
 
 
+class SandboxActorPool(ActorPool):
+    """A ``ray.util.ActorPool`` of ``SandboxActor``s that also keeps the list of its actors."""
+
+    def __init__(self, actors: list[Any]) -> None:
+        super().__init__(actors)
+        self.actors = list(actors)
+
+
 def make_sandbox_pool(
     n: int, config: SandboxConfig | None = None, *, num_cpus: float = 1.0
-) -> ActorPool:
+) -> SandboxActorPool:
     """``n`` ``SandboxActor``s (each with ``config.workers`` containers) as a Ray ``ActorPool``."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n = {n!r}: use a positive number of sandbox actors")
@@ -69,4 +77,4 @@ def make_sandbox_pool(
         raise ValueError("Ray is not initialised: call ray.init() before make_sandbox_pool")
     cfg = to_mapping(config or SandboxConfig())
     actors = [SandboxActor.options(num_cpus=num_cpus).remote(cfg) for _ in range(n)]
-    return ActorPool(actors)
+    return SandboxActorPool(actors)

@@ -55,9 +55,17 @@ def check_program(code: Any, language: Any) -> None:
         raise ValueError(f"language = {language!r}: use one of {', '.join(LANGUAGES)}")
 
 
-def check_stdin(stdin: Any) -> None:
+def check_stdin(stdin: Any, config: SandboxConfig | None = None) -> None:
+    """ValueError for a stdin that is not a str, or too large for the container's tmpfs (it is
+    staged there, beside the program; half of ``work_dir_mb`` at most)."""
     if not isinstance(stdin, str):
         raise ValueError(f"stdin must be a str (use '' for no input), got {type(stdin).__name__}")
+    cap = (config or SandboxConfig()).work_dir_mb << 19  # half the tmpfs, in bytes
+    if len(stdin) > cap // 4 and len(stdin.encode()) > cap:
+        raise ValueError(
+            f"stdin is {len(stdin.encode()) >> 20} MiB; at most {cap >> 20} MiB fits: "
+            "raise sandbox.work_dir_mb or pass a smaller input"
+        )
 
 
 def step(

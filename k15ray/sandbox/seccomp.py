@@ -32,12 +32,15 @@ _RET_ERRNO = 0x00050000
 _RET_KILL_PROCESS = 0x80000000
 _X32_SYSCALL_BIT = 0x40000000
 
+# fmt: off
 DENIED = (
-    "shmget shmat shmctl semget semop semctl semtimedop msgget msgsnd msgrcv msgctl mq_open "
-    "memfd_create keyctl add_key request_key bpf perf_event_open userfaultfd io_uring_setup "
-    "io_uring_enter io_uring_register ptrace process_vm_readv process_vm_writev pidfd_getfd "
-    "kexec_load mount umount2 pivot_root unshare setns"
-).split()
+    "shmget", "shmat", "shmctl", "semget", "semop", "semctl", "semtimedop", "msgget", "msgsnd",
+    "msgrcv", "msgctl", "mq_open", "memfd_create", "keyctl", "add_key", "request_key", "bpf",
+    "perf_event_open", "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register",
+    "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "kexec_load", "mount",
+    "umount2", "pivot_root", "unshare", "setns",
+)
+# fmt: on
 
 # System call numbers: asm/unistd_64.h (x86-64) and asm-generic/unistd.h (aarch64).
 _X86_64 = dict(

@@ -100,7 +100,7 @@ class Sandbox:
         if isinstance(stdins, str) or not isinstance(stdins, Sequence):
             raise ValueError("stdins must be a list of str, one input per run")
         for s in stdins:
-            check_stdin(s)
+            check_stdin(s, self.config)
         limits = RunLimits(timeout_s, memory_mb)
         if language == "cpp" and self.cxx is None:
             raise SandboxUnavailableError(
@@ -143,7 +143,7 @@ class Sandbox:
         requests = [_as_request(item, i) for i, item in enumerate(batch)]
         for r in requests:
             check_program(r.code, r.language)
-            check_stdin(r.stdin)
+            check_stdin(r.stdin, self.config)
             RunLimits(r.timeout_s, r.memory_mb)
         if len(requests) <= 1:
             return [self.run(**vars(r)) for r in requests]

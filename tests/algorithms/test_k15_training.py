@@ -7,7 +7,6 @@ Smoke test in the style of TRL's: after an update, every parameter of the policy
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest

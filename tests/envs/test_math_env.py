@@ -55,6 +55,16 @@ def test_score_and_prompts_for_the_training_loop() -> None:
     assert env.score(env.prompt_by_id("chat"), "Answer: 8").score == 0.0
 
 
+def test_score_many_keeps_the_order() -> None:
+    env = MathEnv(prompts=PROMPTS)
+    prompts = [PROMPTS[0], PROMPTS[1], PROMPTS[2], PROMPTS[0]]
+    responses = ["\\boxed{0.5}", "\\boxed{a^2+4}", "Answer: 9", "\\boxed{1/2}"]
+    scores = [r.score for r in env.score_many(prompts, responses, max_workers=3)]
+    assert scores == [1.0, 0.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="one prompt per response"):
+        env.score_many(prompts, responses[:2])
+
+
 def test_multi_turn_gives_another_try() -> None:
     env = MathEnv(prompts=PROMPTS, max_turns=2)
     env.reset(options={"prompt_id": "half"})

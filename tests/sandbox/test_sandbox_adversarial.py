@@ -214,6 +214,30 @@ except OSError:
     _assert_clean(sandbox)
 
 
+def test_a_booby_trapped_work_dir_is_still_emptied(sandbox: Sandbox) -> None:
+    # 3000 nested directories (deeper than PATH_MAX allows as one path, and than Python's
+    # recursion limit), some made read-only, symlinks out to /usr, and /work itself chmod 0.
+    code = """
+import os
+os.chdir('/work')
+for i in range(3000):
+    os.mkdir('d')
+    open('f', 'w').write('x')
+    os.symlink('/usr', 'l')
+    if i % 7 == 0:
+        os.chmod('.', 0o500)
+    os.chdir('d')
+os.chmod('/work', 0)
+print('trapped')
+"""
+    restarts = sandbox.pool.restarts
+    r = sandbox.run(code)
+    assert (r.status, r.stdout) == ("ok", "trapped\n"), r
+    _assert_clean(sandbox)
+    assert sandbox.pool.restarts == restarts  # cleaned in place, not by replacing the container
+    assert Path("/usr/bin/python3").exists()  # the symlinks' target was not followed
+
+
 def test_no_network_at_all(sandbox: Sandbox) -> None:
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
@@ -304,8 +328,9 @@ for target in (os.getppid(), 1, -1):
 print('still here')
 """
     r = sandbox.run(code)
-    # kill(-1, SIGKILL) takes the program down with everything else it can reach: itself included
-    # is excluded by the kernel, so it survives to print; PID 1 (the zygote) ignores all of it.
+    # kill(-1, ...) reaches every process the program may signal but itself, and the kernel drops
+    # signals sent to PID 1 (the zygote) from inside its namespace: the program prints, the
+    # container goes on serving.
     assert r.status == "ok" and r.stdout == "still here\n", r
     assert sandbox.pool.restarts == restarts  # the same container goes on serving
     _assert_clean(sandbox)

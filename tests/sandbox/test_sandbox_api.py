@@ -60,6 +60,10 @@ def test_statuses_for_failing_programs(sandbox: Sandbox) -> None:
         ({"code": "print(1)", "memory_mb": 256.5}, "integer number of MiB"),
         ({"code": "print(1)", "language": "rust"}, "python, cpp"),
         ({"code": "print(1)", "stdin": None}, "stdin must be a str"),
+        (
+            {"code": "print(1)", "stdin": "x" * (33 << 20)},
+            "at most 32 MiB fits",
+        ),  # 64 MiB tmpfs / 2
     ],
 )
 def test_bad_arguments_raise_value_error_saying_what_to_fix(
@@ -75,9 +79,10 @@ def test_missing_bwrap_names_the_debian_package() -> None:
 
 
 def test_a_container_that_cannot_start_is_a_clear_error() -> None:
-    with Sandbox(SandboxConfig(bwrap_path="/bin/false", workers=1)) as sb:  # exits at once
-        with pytest.raises(SandboxUnavailableError, match="failed to start"):
-            sb.run("print(1)")
+    sb = Sandbox(SandboxConfig(bwrap_path="/bin/false", workers=1))  # exits at once
+    with pytest.raises(SandboxUnavailableError, match="failed to start"):
+        sb.run("print(1)")
+    sb.close()
 
 
 def test_config_rejects_bad_values() -> None:

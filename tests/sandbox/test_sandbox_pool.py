@@ -63,7 +63,7 @@ def test_ray_actor_pool_runs_tests_and_its_containers_die_with_it(ray_session: N
     reports = list(pool.map(lambda a, job: a.run_tests.remote(*job), jobs))
     # squares pass both tests (2*2=4, 3*3=9); a constant 4 passes only the first
     assert [(r.passed, r.total) for r in reports] == [(2, 2), (1, 2)]
-    (actor,) = pool._idle_actors  # the pool's only actor, idle after map
+    (actor,) = pool.actors
     pids = ray.get(actor.worker_pids.remote())
     assert len(pids) == 1
     ray.kill(actor)

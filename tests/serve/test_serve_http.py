@@ -15,7 +15,12 @@ import httpx
 import openai
 import pytest
 
-from k15ray.config.serve import PolicyServeConfig, RewardServeConfig, SandboxServeConfig, ServeConfig
+from k15ray.config.serve import (
+    PolicyServeConfig,
+    RewardServeConfig,
+    SandboxServeConfig,
+    ServeConfig,
+)
 from k15ray.types import CodeTest, Prompt
 
 MAX_BODY = 20_000
