@@ -28,7 +28,6 @@ def qwen2_05b_dir() -> Path:
         num_attention_heads=14,
         num_key_value_heads=2,
         max_position_embeddings=32768,
-        rope_theta=1_000_000.0,
         tie_word_embeddings=True,
         eos_token_id=151643,
         bos_token_id=151643,

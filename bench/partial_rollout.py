@@ -38,7 +38,7 @@ def _run_mode(
 ) -> tuple[float, int, int]:
     from k15ray.config.partial_rollout import PartialRolloutConfig
     from k15ray.partial_rollout import PartialRolloutBuffer
-    from k15ray.types import GenerationRequest, GenerationResult, SamplingParams
+    from k15ray.types import BackendFinish, GenerationRequest, GenerationResult, SamplingParams
 
     buffer = PartialRolloutBuffer(
         PartialRolloutConfig(budget_tokens=budget, max_response_tokens=MAX_LEN)
@@ -50,7 +50,8 @@ def _run_mode(
     n_prompts = len(prompts)
     while next_prompt < n_prompts or len(buffer):
         requests = buffer.resume_requests()
-        new_ids, new_tokens = [], []
+        new_ids: list[str] = []
+        new_tokens: list[list[int]] = []
         while next_prompt < n_prompts and len(requests) + K * (len(new_ids) + 1) <= IN_FLIGHT:
             new_ids.append(f"p{next_prompt}")
             new_tokens.append(prompts[next_prompt])
@@ -76,7 +77,7 @@ def _run_mode(
                 t.num_response_tokens + len(res.token_ids)
                 >= target_of[(t.prompt_id, t.sample_index)]
             )
-            reason = "stop" if reached else res.finish_reason
+            reason: BackendFinish = "stop" if reached else res.finish_reason
             fixed.append(
                 GenerationResult(
                     res.request_id, res.token_ids, res.logprobs, reason, res.policy_version

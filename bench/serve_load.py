@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import statistics
 import tempfile
@@ -170,15 +171,20 @@ def run() -> dict[str, Any]:
         rewards=RewardServeConfig(kinds=("math",), num_cpus=0.0, threads=CONCURRENCY),
         sandbox=SandboxServeConfig(enabled=False),
     )
+    ray_tmp = tempfile.mkdtemp(prefix="k15b-", dir="/tmp")  # short: Ray's socket paths
     ray.init(num_cpus=max(2, os.cpu_count() or 2), include_dashboard=False, log_to_driver=False,
-             _temp_dir=tempfile.mkdtemp(prefix="k15b-"))
+             _temp_dir=ray_tmp)
     try:
-        run_local(config)
-        served = asyncio.run(_served(f"http://127.0.0.1:{config.port}", "tiny"))
+        try:
+            run_local(config)
+            served = asyncio.run(_served(f"http://127.0.0.1:{config.port}", "tiny"))
+        finally:
+            serve.shutdown()
+            ray.shutdown()
+            shutil.rmtree(ray_tmp, ignore_errors=True)
+        baseline = _in_process(model_dir)  # with Serve and Ray gone: the machine to itself
     finally:
-        serve.shutdown()
-        ray.shutdown()
-    baseline = _in_process(model_dir)
+        shutil.rmtree(work, ignore_errors=True)
     value, base = served["math_served_rps"], baseline["math_inprocess_rps"]
     return {
         "value": value,

@@ -35,7 +35,8 @@ def run() -> dict[str, Any]:
     from k15ray.rollout.vllm import VLLMBackend
 
     model_dir = qwen2_05b_dir()
-    learner = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16).cuda()
+    learner: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16)
+    learner = learner.cuda()
     backend = VLLMBackend(
         model_dir,
         gpu_memory_utilization=0.4,

@@ -184,11 +184,13 @@ class TextEnv(gym.Env[Any, str]):
 
     def observe(self, prompt: Prompt, feedback: str = "") -> Any:
         """The observation for ``prompt``: its text, or ``feedback`` (the next user turn) when set."""
-        text = feedback or prompt_text(prompt)
+        if not feedback:
+            return prompt_text(prompt)  # in the space by construction (make_observation_space)
         space = self.observation_space
-        if isinstance(space, spaces.Text):
-            text = "".join(c if c in space.character_set else "?" for c in text[: space.max_length])
-        return text
+        if isinstance(space, spaces.Text):  # feedback may quote program output: fit it in
+            chars = space.character_set
+            return "".join(c if c in chars else "?" for c in feedback[: space.max_length])
+        return feedback
 
     def feedback(self, prompt: Prompt, response: str, result: RewardResult) -> str:
         """The text shown before another turn of a multi-turn episode (``max_turns > 1``)."""

@@ -84,10 +84,13 @@ def gen_data_command(
         typer.echo(f"{name}: {path}")
 
 
+_SFT_SET = typer.Option(None, "--set", help="override a value: --set max_minutes=2 (repeatable)")
+
+
 @app.command("sft")
 def sft_command(
     config: str = typer.Argument(..., help="SFT YAML, e.g. configs/sft_tiny.yaml"),
-    set_: list[str] = typer.Option(None, "--set", help="override a value: --set max_minutes=2 (repeatable)"),
+    set_: list[str] | None = _SFT_SET,
 ) -> None:
     """Long-CoT SFT warm-up (paper 2.2); resumes from the newest checkpoint in out_dir."""
     import yaml

@@ -1,8 +1,10 @@
-"""The paper's ablation baselines as pure losses (section 3.x ablations against mirror descent).
+"""The paper's ablation baselines as pure losses (section 3.5, "Ablation Studies", and GRPO).
 
-* ReST (Gulcehre et al. 2023), ``rest_loss``: supervised fitting of the selected (correct) sampled
-  responses only, no negative gradient:  L = -(1/|S|) sum_{j in S} log pi(y_j | x),  S = correct
-  samples (or, per token, -(sum_{j in S} log pi(y_j | x)) / (sum_{j in S} n_j)).
+* ReST (Gulcehre et al. 2023), ``rest_loss``: supervised fitting of selected sampled responses
+  only, no negative gradient:  L = -(1/|S|) sum_{j in S} log pi(y_j | x)  (or, per token,
+  -(sum_{j in S} log pi(y_j | x)) / (sum_{j in S} n_j)). S = the correct samples, or, as in the
+  paper's ablation ("fitting the best response sampled from the current model"), the best
+  correct sample of each group: ``best_per_group``.
 * GRPO-style clipped objective, ``grpo_clipped_loss``: token ratio rho_t = pi(y_t)/pi_old(y_t)
   against the rollout (old) log-probs, group-normalised advantage A_j = (r_j - mean_g r)/(std_g r + eps),
 
@@ -34,6 +36,18 @@ def rest_loss(
         denom = float(max(float(num_tokens[keep].sum()), 1.0))  # sum_{j in S} n_j
     loss = -selected.sum() / denom + 0.0 * logp.sum()
     return loss, {"rest_loss": float(loss.detach()), "rest_fraction_kept": float(keep.float().mean())}
+
+
+def best_per_group(rewards: Tensor, correct: Tensor, group_index: Tensor) -> Tensor:
+    """Bool mask (N,) selecting, in each group, the highest-reward correct sample (first on ties);
+    groups without a correct sample select nothing."""
+    selected = torch.zeros_like(correct, dtype=torch.bool)
+    r = torch.where(correct.to(torch.bool), rewards.detach().to(torch.float64), -torch.inf)
+    for g in torch.unique(group_index).tolist():
+        members = torch.nonzero(group_index == g).squeeze(-1)  # (k_g,)
+        best = members[torch.argmax(r[members])]
+        selected[best] = bool(torch.isfinite(r[best]))
+    return selected
 
 
 def group_normalized_advantages(rewards: Tensor, group_index: Tensor, eps: float = 1e-6) -> Tensor:

@@ -2,11 +2,13 @@
 
 An example is (prompt tokens x, response tokens z + y + EOS); the loss is taken on the response
 only. Several examples are packed into one row of ``seq_len`` tokens. Attention does NOT cross
-example boundaries: position ids restart at 0 for each example and no attention mask is passed, so
-transformers (>= 4.56) detects the packed format from the position ids and builds a block-diagonal
-causal mask. Each example is therefore computed exactly as it would be alone, at the positions it
-will have when generated (the prompt starting at 0), while rows stay full and no compute goes
-to padding.
+example boundaries: each row comes with an explicit block-diagonal causal mask (B, 1, T, T) and
+position ids that restart at 0 for each example. Each example is therefore computed exactly as it
+would be alone, at the positions it has when generated (the prompt starting at 0), so what is
+learnt in training is what runs at inference; rows stay full, so little compute goes to padding.
+(transformers can infer such a mask from restarting position ids alone, but in 5.23 with SDPA the
+inferred mask did not isolate the examples: measured logits differed from the example run alone.
+The explicit mask matches to 1e-5; ``tests/k15ray/test_sft.py`` checks it.)
 """
 
 from __future__ import annotations
@@ -109,33 +111,54 @@ def pack(examples: Sequence[Example], seq_len: int, seed: int) -> list[list[Exam
 
 def row_tensors(
     row: Sequence[Example], seq_len: int, pad_id: int
-) -> tuple[list[int], list[int], list[int]]:
-    """(input ids, position ids, targets) of one packed row, each ``seq_len`` long.
+) -> tuple[list[int], list[int], list[int], list[int]]:
+    """(input ids, position ids, targets, segment ids) of one packed row, each ``seq_len`` long.
 
     ``targets[t]`` is the token that position t must predict (``input[t + 1]``) when that token is
     a response token of the same example, else ``IGNORE_INDEX``: response-only loss.
+    ``segments[t]`` is the index of the example token t belongs to (padding: one more segment).
     """
     ids: list[int] = []
     positions: list[int] = []
     targets: list[int] = []
-    for ex in row:
+    segments: list[int] = []
+    for k, ex in enumerate(row):
         tokens = list(ex.prompt_ids) + list(ex.response_ids)
         is_response = [False] * len(ex.prompt_ids) + [True] * len(ex.response_ids)
         ids.extend(tokens)
         positions.extend(range(len(tokens)))
+        segments.extend([k] * len(tokens))
         targets.extend(
             tokens[t + 1] if is_response[t + 1] else IGNORE_INDEX for t in range(len(tokens) - 1)
         )
         targets.append(IGNORE_INDEX)  # the last token predicts nothing of this example
     n_pad = seq_len - len(ids)
     if n_pad < 0:  # an over-long example: truncate
-        return ids[:seq_len], positions[:seq_len], targets[:seq_len]
-    return ids + [pad_id] * n_pad, positions + list(range(n_pad)), targets + [IGNORE_INDEX] * n_pad
+        return ids[:seq_len], positions[:seq_len], targets[:seq_len], segments[:seq_len]
+    return (
+        ids + [pad_id] * n_pad,
+        positions + list(range(n_pad)),
+        targets + [IGNORE_INDEX] * n_pad,
+        segments + [len(row)] * n_pad,
+    )
+
+
+def block_causal_mask(segments: torch.Tensor) -> torch.Tensor:
+    """Boolean attention mask (B, 1, T, T) from segment ids (B, T): query t sees key s iff s <= t
+    and both belong to the same example (True = attend)."""
+    T = segments.shape[-1]
+    causal = torch.ones(T, T, dtype=torch.bool, device=segments.device).tril()  # (T, T)
+    same = segments.unsqueeze(-1) == segments.unsqueeze(-2)  # (B, T, T)
+    return (same & causal).unsqueeze(1)  # (B, 1, T, T)
 
 
 def batch_tensors(
     rows: Sequence[Sequence[Example]], seq_len: int, pad_id: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Stack rows into (input_ids, position_ids, targets), each (B, seq_len) int64."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Stack rows into (input_ids, position_ids, targets) (B, seq_len) int64 and the attention
+    mask (B, 1, seq_len, seq_len) bool."""
     parts = [row_tensors(r, seq_len, pad_id) for r in rows]
-    return tuple(torch.tensor([p[k] for p in parts], dtype=torch.long) for k in range(3))  # type: ignore[return-value]
+    ids, positions, targets, segments = (
+        torch.tensor([p[k] for p in parts], dtype=torch.long) for k in range(4)
+    )
+    return ids, positions, targets, block_causal_mask(segments)

@@ -8,7 +8,7 @@ built-in preset, built from scratch) on (question, long-CoT response) pairs:
 
 where R is the set of response tokens (thinking z, answer y and EOS) of the optimizer step's
 examples: the prompt x carries no loss. Packing (see ``k15ray.packing``) puts several examples in
-one row without attention across them. The learning rate warms up linearly for ``warmup_steps``,
+one row without attention across them (an explicit block-diagonal causal mask). The learning rate warms up linearly for ``warmup_steps``,
 then follows a cosine decay to ``min_lr_ratio * lr``; the decay's clock is the fraction of the run
 done, measured in steps, minutes or epochs, whichever limit is set and nearest, so a run limited
 by wall-clock time still ends at the low learning rate.
@@ -152,11 +152,14 @@ def _train_step(
     step, so accumulation gives exactly the loss of one big batch.
     """
     device = next(model.parameters()).device
-    n_tokens = sum(int((t != IGNORE_INDEX).sum()) for _, _, t in micro_batches)
+    n_tokens = sum(int((mb[2] != IGNORE_INDEX).sum()) for mb in micro_batches)
     total = 0.0
-    for input_ids, positions, targets in micro_batches:
+    for input_ids, positions, targets, mask in micro_batches:
         logits = model(
-            input_ids=input_ids.to(device), position_ids=positions.to(device), use_cache=False
+            input_ids=input_ids.to(device),
+            position_ids=positions.to(device),
+            attention_mask=mask.to(device),  # (B, 1, T, T) block-diagonal causal
+            use_cache=False,
         ).logits  # (B, T, V)
         loss = torch.nn.functional.cross_entropy(
             logits.float().flatten(0, 1),
@@ -195,7 +198,8 @@ def train_sft(config: SFTConfig, progress: bool = True) -> Path:
     model = AutoModelForCausalLM.from_pretrained(
         str(source), dtype=getattr(torch, config.model.dtype)
     )
-    model.to(config.model.device).train()
+    model.to(torch.device(config.model.device))  # type: ignore[arg-type]  # in place
+    model.train()
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )

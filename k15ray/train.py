@@ -114,6 +114,7 @@ def k15_config(cfg: ExperimentConfig, model_dir: str) -> Any:
         )
         .k15_training(learner=cfg.learner, mirror_descent=cfg.mirror_descent, length_penalty=cfg.length_penalty)
         .k15_evaluation(heldout=cfg.eval)
+        .learners(num_learners=0, num_gpus_per_learner=cfg.learner.num_gpus)
         .debugging(seed=cfg.seed)
     )
     config.k15_logdir = str(Path(cfg.output_dir) / RL_DIR)
@@ -129,7 +130,8 @@ def heldout_accuracy(model_dir: str, cfg: ExperimentConfig) -> dict[str, float]:
 
     env = k15ray.envs.make_env(cfg.env.id, {**cfg.env.config, **cfg.eval.env_config}).unwrapped
     model, tokenizer = load_policy(model_dir)
-    return evaluate_heldout(model, tokenizer, env, cfg.eval)
+    final = dataclasses.replace(cfg.eval, num_prompts=cfg.eval.final_num_prompts)
+    return evaluate_heldout(model, tokenizer, env, final)
 
 
 # ---------------------------------------------------------------------- the job

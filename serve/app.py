@@ -210,17 +210,18 @@ def serve_until_interrupted(config: ServeConfig, echo: Callable[[str], Any] = pr
 
     import ray
 
-    urls = run_local(config, ray_init_kwargs={"include_dashboard": False})
-    for name, url in urls.items():
-        echo(f"{name}: {url}")
-    echo("serving; press Ctrl-C to stop")
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
+    try:  # Ctrl-C while starting up stops cleanly too
+        urls = run_local(config, ray_init_kwargs={"include_dashboard": False})
+        for name, url in urls.items():
+            echo(f"{name}: {url}")
+        echo("serving; press Ctrl-C to stop")
         while True:
             time.sleep(1.0)
     except KeyboardInterrupt:
         echo("stopping")
     finally:
         signal.signal(signal.SIGTERM, previous)
-        shutdown()
+        if ray.is_initialized():
+            shutdown()
         ray.shutdown()

@@ -6,6 +6,7 @@
   the field (FastAPI's default would be 422 with a different shape).
 * A body larger than ``app.state.max_body_bytes`` gives **413** before any parsing; the limit is
   set by the deployment's constructor, so it follows the configuration.
+* Any other exception gives **500** with ``type = "server_error"``.
 """
 
 from __future__ import annotations
@@ -128,5 +129,11 @@ def install_edge(app: FastAPI) -> FastAPI:
         code = "not_found" if exc.status_code == 404 else None
         message = f"{request.method} {request.url.path}: {exc.detail}"
         return error_response(exc.status_code, ErrorBody(message=message, code=code))
+
+    @app.exception_handler(Exception)
+    async def _server_error(request: Request, exc: Exception) -> JSONResponse:
+        # a bug or a failing backend: still OpenAI's envelope, and the server keeps serving
+        message = f"{type(exc).__name__}: {exc}"[:1000]
+        return error_response(500, ErrorBody(message=message, type="server_error"))
 
     return app

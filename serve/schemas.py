@@ -231,7 +231,7 @@ class _OneOrMany(BaseModel):
     @classmethod
     def _one_or_many(cls, data: Any) -> Any:
         if not isinstance(data, dict):
-            raise ValueError("the body must be a JSON object")
+            raise ValueError("the body must be a JSON object, sent as content-type: application/json")
         if "items" in data:
             if len(data) != 1:
                 raise ValueError("give either `items` (a batch) or one item's fields, not both")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,12 @@ os.environ.setdefault("RAY_AIR_LOCAL_CACHE_DIR", str(_SESSION_TMP / "ray_results
 os.environ.setdefault("TUNE_RESULT_DIR", str(_SESSION_TMP / "ray_results"))
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("MPLCONFIGDIR", str(_SESSION_TMP / "mpl"))
+# Anything that asks tempfile for a scratch dir (caches of generated images, ...) lands in the
+# session's own directory too, in this process and in the processes it starts.
+_SCRATCH = _SESSION_TMP / "tmp"
+_SCRATCH.mkdir()
+os.environ["TMPDIR"] = str(_SCRATCH)
+tempfile.tempdir = str(_SCRATCH)
 
 
 def _has_gpu() -> bool:
@@ -48,9 +55,10 @@ def ray_session(session_tmp: Path) -> Iterator[None]:
     """One Ray runtime for the whole test session (2 CPUs, no dashboard, temp dir for logs)."""
     import ray
 
+    ray_tmp = ""
     if not ray.is_initialized():
         # Ray's socket paths must stay short (AF_UNIX limit), so a short dir under /tmp.
-        ray_tmp = tempfile.mkdtemp(prefix="k15r-")
+        ray_tmp = tempfile.mkdtemp(prefix="k15r-", dir="/tmp")
         ray.init(
             num_cpus=2,
             include_dashboard=False,
@@ -60,3 +68,5 @@ def ray_session(session_tmp: Path) -> Iterator[None]:
         )
     yield
     ray.shutdown()
+    if ray_tmp:
+        shutil.rmtree(ray_tmp, ignore_errors=True)

@@ -48,7 +48,8 @@ class HeldoutEvalConfig:
         "env kwargs overriding the training env's for the held-out env (e.g. data_path)",
         default_factory=dict,
     )
-    num_prompts: int = doc("evaluate on the first N held-out prompts; 0 = all of them", 200)
+    num_prompts: int = doc("during training, evaluate on the first N held-out prompts; 0 = all", 200)
+    final_num_prompts: int = doc("k15ray train's before/after evaluation: first N prompts; 0 = all", 0)
     samples_per_prompt: int = doc("k samples per prompt; pass@1 is their mean accuracy", 1)
     temperature: float = doc("sampling temperature; 0 = greedy decoding", 0.0)
     max_new_tokens: int = doc("response length limit of evaluation (tokens)", 512)
@@ -57,8 +58,11 @@ class HeldoutEvalConfig:
     def __post_init__(self) -> None:
         if self.every_iterations < 0:
             raise ValueError(f"every_iterations: must be >= 0 (0 = never), got {self.every_iterations}")
-        if self.num_prompts < 0:
-            raise ValueError(f"num_prompts: must be >= 0 (0 = all), got {self.num_prompts}")
+        if self.num_prompts < 0 or self.final_num_prompts < 0:
+            raise ValueError(
+                f"num_prompts / final_num_prompts: must be >= 0 (0 = all), got {self.num_prompts} / "
+                f"{self.final_num_prompts}"
+            )
         if self.samples_per_prompt < 1:
             raise ValueError(f"samples_per_prompt: must be >= 1, got {self.samples_per_prompt}")
         if self.temperature < 0:

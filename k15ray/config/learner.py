@@ -29,6 +29,7 @@ class LearnerConfig:
     reset_optimizer: bool = doc("re-create the optimizer state every iteration (paper 2.3.2)", True)
     num_threads: int = doc("torch threads of the learner process; 0 = all cores of the machine", 0)
     dtype: str = doc("learner parameter dtype: float32 or bfloat16", "float32")
+    num_gpus: float = doc("GPUs of the learner (RLlib's num_gpus_per_learner); 0 = CPU", 0.0)
 
     def __post_init__(self) -> None:
         if self.prompts_per_iteration < 1:
@@ -67,6 +68,8 @@ class LearnerConfig:
             raise ValueError(
                 f"learner.num_threads must be >= 0, got {self.num_threads}; 0 means all cores"
             )
+        if self.num_gpus < 0:
+            raise ValueError(f"learner.num_gpus must be >= 0, got {self.num_gpus}; 0 trains on CPU")
         if self.dtype not in ("float32", "bfloat16"):
             raise ValueError(
                 f"learner.dtype must be 'float32' or 'bfloat16', got {self.dtype!r}"

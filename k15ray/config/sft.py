@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from k15ray.config import doc
 from k15ray.config.model import ModelConfig

@@ -79,6 +79,7 @@ def load_policy(
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
     tokenizer = AutoTokenizer.from_pretrained(str(path))
-    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype).to(device)
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
+    model.to(torch.device(device))  # type: ignore[arg-type]  # nn.Module.to, in place
     model.eval()
     return model, tokenizer

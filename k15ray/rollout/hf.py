@@ -31,6 +31,7 @@ Finish reasons: ``stop`` (a stop token was sampled), ``repeat`` (caught looping)
 
 from __future__ import annotations
 
+import random
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,12 +58,12 @@ def sample_tokens(
     logits: torch.Tensor,
     temperature: float,
     top_p: float,
-    generators: Sequence[torch.Generator] | None = None,
+    streams: Sequence[random.Random] | None = None,
 ) -> torch.Tensor:
     """Sample one token per row from ``logits`` (B, V): greedy when ``temperature == 0``, else from
     softmax(logits / temperature) restricted to the smallest set of tokens whose probability mass
-    reaches ``top_p`` (nucleus sampling). ``generators`` (one per row) make each row's draw depend
-    on its own stream only; None draws from torch's global RNG. Returns token ids (B,)."""
+    reaches ``top_p`` (nucleus sampling). ``streams`` (one ``random.Random`` per row) make each
+    row's draw depend on its own stream only; None draws from torch's global RNG. Returns token ids (B,)."""
     if temperature < 0 or not 0 < top_p <= 1:
         raise ValueError(f"need temperature >= 0 and 0 < top_p <= 1, got {temperature}, {top_p}")
     if temperature == 0:
@@ -73,10 +74,11 @@ def sample_tokens(
         mass_before = sorted_p.cumsum(dim=-1) - sorted_p  # mass of strictly more likely tokens
         sorted_p = sorted_p.masked_fill(mass_before >= top_p, 0.0)  # the top token always stays
         probs = torch.zeros_like(probs).scatter_(-1, order, sorted_p)
-    if generators is None:
+    if streams is None:
         return torch.multinomial(probs, num_samples=1).squeeze(-1)
     # inverse CDF with one uniform u in (0, 1] per row: the first token whose CDF reaches u * mass
-    u = torch.stack([1 - torch.rand((), generator=g, device=probs.device) for g in generators])
+    # a Python RNG per row: no tensor op (GPU kernel launch) per row, one transfer per step
+    u = torch.tensor([1.0 - s.random() for s in streams], device=probs.device)  # (B,)
     cdf = probs.cumsum(dim=-1)  # (B, V)
     tokens = (cdf < u.unsqueeze(-1) * cdf[:, -1:]).sum(dim=-1)  # (B,)
     return tokens.clamp(max=probs.shape[-1] - 1)
@@ -136,7 +138,7 @@ class _Row:
     index: int  # position of the request in the caller's list
     budget: int  # max_new_tokens
     detector: RepeatDetector | None  # None: repeat detection off
-    generator: torch.Generator | None  # this request's random stream (None: torch's global RNG)
+    stream: random.Random | None  # this request's random stream (None: torch's global RNG)
     token_ids: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
     finish: BackendFinish | None = None
@@ -271,11 +273,10 @@ class HFBackend:
         detector = None
         if params.detect_repeats and self.repeat_config.enabled:
             detector = RepeatDetector(self.repeat_config)
-        generator = None
+        stream = None
         if params.seed is not None:
-            generator = torch.Generator(device=self.device)
-            generator.manual_seed(request_seed(params.seed, request.request_id))
-        return _Row(index, request.max_new_tokens, detector, generator)
+            stream = random.Random(request_seed(params.seed, request.request_id))
+        return _Row(index, request.max_new_tokens, detector, stream)
 
     def _decode(
         self,
@@ -310,8 +311,8 @@ class HFBackend:
         next_pos = positions[:, -1:] + 1  # (B, 1)
         while True:
             logits = out.logits[:, -1, :]  # (B, V)
-            gens = [r.generator for r in active if r.generator is not None] if seeded else None
-            tokens = sample_tokens(logits, params.temperature, params.top_p, gens)  # (B,)
+            streams = [r.stream for r in active if r.stream is not None] if seeded else None
+            tokens = sample_tokens(logits, params.temperature, params.top_p, streams)  # (B,)
             logps = sampled_logprobs(logits, tokens).tolist()
             keep = []
             for b, (tok, lp) in enumerate(zip(tokens.tolist(), logps, strict=True)):

@@ -23,6 +23,7 @@ __all__ = [
     "RunRequest",
     "Sandbox",
     "SandboxActor",
+    "SandboxActorPool",
     "SandboxResult",
     "SandboxUnavailableError",
     "Status",
@@ -35,7 +36,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("SandboxActor", "make_sandbox_pool"):
+    if name in ("SandboxActor", "SandboxActorPool", "make_sandbox_pool"):
         from k15ray.sandbox import actor
 
         return getattr(actor, name)

@@ -1,8 +1,9 @@
 """Ray adapters of the sandbox: an actor per host slot, and a pool of them for the training loop.
 
 Thin by design (STYLE.md rule 1): each ``SandboxActor`` owns one ``Sandbox`` (its own pre-started
-containers) and forwards to it. ``make_sandbox_pool(n)`` returns a ``ray.util.ActorPool`` (``SandboxActorPool``) of ``n``
-actors, so the coding reward of a whole batch can be spread over a cluster::
+containers) and forwards to it. ``make_sandbox_pool(n)`` returns a ``SandboxActorPool`` (a
+``ray.util.ActorPool`` that also lists its ``actors``) of ``n`` actors, so the coding reward of
+a whole batch can be spread over a cluster::
 
     pool = make_sandbox_pool(4)
     reports = list(pool.map(lambda a, job: a.run_tests.remote(*job), [(code, tests), ...]))

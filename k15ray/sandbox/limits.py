@@ -56,15 +56,19 @@ def check_program(code: Any, language: Any) -> None:
 
 
 def check_stdin(stdin: Any, config: SandboxConfig | None = None) -> None:
-    """ValueError for a stdin that is not a str, or too large for the container's tmpfs (it is
-    staged there, beside the program; half of ``work_dir_mb`` at most)."""
+    """ValueError for a stdin that is not a str, or too large for the container's tmpfs."""
     if not isinstance(stdin, str):
         raise ValueError(f"stdin must be a str (use '' for no input), got {type(stdin).__name__}")
+    check_fits("stdin", stdin, config)
+
+
+def check_fits(what: str, text: str, config: SandboxConfig | None = None) -> None:
+    """The program and its stdin are staged in the container's tmpfs: each may use half of it."""
     cap = (config or SandboxConfig()).work_dir_mb << 19  # half the tmpfs, in bytes
-    if len(stdin) > cap // 4 and len(stdin.encode()) > cap:
+    if len(text) > cap // 4 and len(text.encode()) > cap:  # (a str of n chars is <= 4n bytes)
         raise ValueError(
-            f"stdin is {len(stdin.encode()) >> 20} MiB; at most {cap >> 20} MiB fits: "
-            "raise sandbox.work_dir_mb or pass a smaller input"
+            f"{what} is {len(text.encode()) >> 20} MiB; at most {cap >> 20} MiB fits: "
+            f"raise sandbox.work_dir_mb or pass a smaller {what}"
         )
 
 

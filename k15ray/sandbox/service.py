@@ -22,6 +22,7 @@ from k15ray.sandbox.bwrap import SandboxUnavailableError, bwrap_argv, find_bwrap
 from k15ray.sandbox.limits import (
     RunLimits,
     build_request,
+    check_fits,
     check_program,
     check_stdin,
     host_deadline_s,
@@ -97,6 +98,7 @@ class Sandbox:
         """Run one program once per input, one after the other in one container (a C++ program
         is compiled once). Each run has the limits of ``run``; one result per input."""
         check_program(code, language)
+        check_fits("code", code, self.config)
         if isinstance(stdins, str) or not isinstance(stdins, Sequence):
             raise ValueError("stdins must be a list of str, one input per run")
         for s in stdins:
@@ -143,6 +145,7 @@ class Sandbox:
         requests = [_as_request(item, i) for i, item in enumerate(batch)]
         for r in requests:
             check_program(r.code, r.language)
+            check_fits("code", r.code, self.config)
             check_stdin(r.stdin, self.config)
             RunLimits(r.timeout_s, r.memory_mb)
         if len(requests) <= 1:

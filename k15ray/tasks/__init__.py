@@ -42,7 +42,7 @@ def generate_prompt_set(
     levels: Iterable[int] = LEVELS,
     seed: int = 0,
     exclude: Collection[str] = (),
-    mistake_rate: float = 0.2,
+    mistake_rate: float = 0.15,
 ) -> list[dict[str, Any]]:
     """``n`` distinct problems, levels taken in turn from ``levels``, none whose id is in ``exclude``.
 

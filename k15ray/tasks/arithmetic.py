@@ -58,14 +58,14 @@ def _slip(rng: random.Random, value: int) -> int:
 def _column_lines(lines: list[str], slip_at: int, rng: random.Random) -> list[str]:
     """Insert a caught-and-corrected slip into column line ``slip_at`` (-1: none).
 
-    A column line reads ``"7+5+0=12, write 2 carry 1"``; the slip turns it into
-    ``"7+5+0=13? Recheck: 7+5+0=12, write 2 carry 1"``.
+    A column line reads ``"7+5+0=12 c1"``; the slip turns it into
+    ``"7+5+0=13? Recheck: 7+5+0=12 c1"``.
     """
     if slip_at < 0 or slip_at >= len(lines) or "=" not in lines[slip_at]:
         return lines
     line = lines[slip_at]
     lhs, rhs = line.split("=", 1)
-    value_text = rhs.split(",", 1)[0]
+    value_text = rhs.split(" ", 1)[0]
     if not value_text.lstrip("-").isdigit():
         return lines
     wrong = _slip(rng, int(value_text))
@@ -80,10 +80,8 @@ def add_columns(a: int, b: int) -> tuple[list[str], int]:
     carry, lines = 0, []
     for da, db in zip(_digits(a, width), _digits(b, width), strict=True):
         s = da + db + carry
-        lines.append(f"{da}+{db}+{carry}={s}, write {s % 10} carry {s // 10}")
+        lines.append(f"{da}+{db}+{carry}={s} c{s // 10}")
         carry = s // 10
-    if carry:
-        lines.append(f"carry {carry}, write {carry}")
     return lines, a + b
 
 
@@ -95,10 +93,10 @@ def sub_columns(a: int, b: int) -> tuple[list[str], int]:
     for da, db in zip(_digits(a, width), _digits(b, width), strict=True):
         d = da - db - borrow
         if d >= 0:
-            lines.append(f"{da}-{db}-{borrow}={d}, write {d} borrow 0")
+            lines.append(f"{da}-{db}-{borrow}={d} b0")
             borrow = 0
         else:
-            lines.append(f"{da}-{db}-{borrow}<0, 10+{da}-{db}-{borrow}={d + 10}, write {d + 10} borrow 1")
+            lines.append(f"{da}-{db}-{borrow}<0: 1{da}-{db}-{borrow}={d + 10} b1")
             borrow = 1
     return lines, a - b
 
@@ -108,10 +106,8 @@ def mul_columns(a: int, b: int) -> tuple[list[str], int]:
     carry, lines = 0, []
     for da in _digits(a, len(str(a))):
         p = da * b + carry
-        lines.append(f"{da}×{b}+{carry}={p}, write {p % 10} carry {p // 10}")
+        lines.append(f"{da}×{b}+{carry}={p} c{p // 10}")
         carry = p // 10
-    if carry:
-        lines.append(f"carry {carry}, write {carry}")
     return lines, a * b
 
 
@@ -145,8 +141,8 @@ def _operands(problem: Problem) -> list[int]:
     return [int(x) for x in problem.key.replace("x", "+").replace("-", "+").split("+")]
 
 
-def solve(problem: Problem, rng: random.Random, mistake_rate: float = 0.2) -> str:
-    """The long-CoT response for ``problem``: thinking, then ``The answer is \\boxed{answer}.``
+def solve(problem: Problem, rng: random.Random, mistake_rate: float = 0.15) -> str:
+    """The long-CoT response for ``problem``: thinking, then ``\\boxed{answer}``.
 
     ``rng`` decides whether (and where) a caught-and-corrected slip appears.
     """
@@ -155,25 +151,25 @@ def solve(problem: Problem, rng: random.Random, mistake_rate: float = 0.2) -> st
     if problem.level in (1, 2):
         a, b = ops
         lines, r = add_columns(a, b)
-        plan = "Plan: add the columns from the right, carrying."
+        plan = "Plan: add columns right to left."
         steps.append(("", lines, f"So {a}+{b}={r}.", f"Check: {r}-{b}={a} ✓"))
     elif problem.level == 3:
         a, b = ops
         lines, r = sub_columns(a, b)
-        plan = "Plan: subtract the columns from the right, borrowing."
+        plan = "Plan: subtract columns right to left."
         steps.append(("", lines, f"So {a}-{b}={r}.", f"Check: {r}+{b}={a} ✓"))
     elif problem.level == 4:
         a, b = ops
         lines, r = mul_columns(a, b)
-        plan = f"Plan: multiply each digit by {b} from the right, carrying."
+        plan = f"Plan: multiply digits by {b} right to left."
         steps.append(("", lines, f"So {a}×{b}={r}.", f"Check: {r}÷{b}={a} ✓"))
     else:
         a, b, c = ops
         plan = f"Plan: first {a}+{b}, then subtract {c}."
         lines1, s = add_columns(a, b)
         lines2, r = sub_columns(s, c)
-        steps.append((f"Step 1: {a}+{b}", lines1, f"So {a}+{b}={s}.", ""))
-        steps.append((f"Step 2: {s}-{c}", lines2, f"So {s}-{c}={r}.", f"Check: {r}+{c}={s} ✓"))
+        steps.append((f"{a}+{b}:", lines1, f"So {a}+{b}={s}.", ""))
+        steps.append((f"{s}-{c}:", lines2, f"So {s}-{c}={r}.", f"Check: {r}+{c}={s} ✓"))
     slip_step = rng.randrange(len(steps)) if rng.random() < mistake_rate else -1
     out = [plan]
     for i, (header, lines, result, check) in enumerate(steps):
@@ -185,4 +181,4 @@ def solve(problem: Problem, rng: random.Random, mistake_rate: float = 0.2) -> st
         if check:
             out.append(check)
     assert r == problem.answer, "the column algorithm must reproduce the answer"
-    return f"{THINK_START}" + "\n".join(out) + f"{THINK_END}The answer is \\boxed{{{problem.answer}}}."
+    return f"{THINK_START}" + "\n".join(out) + f"{THINK_END}\\boxed{{{problem.answer}}}"

@@ -82,6 +82,13 @@ def test_multi_turn_feedback_shows_the_failing_test() -> None:
     assert (reward, terminated) == (1.0, True)
 
 
+def test_feedback_outside_the_charset_still_fits_the_observation_space() -> None:
+    env = CodeEnv(prompts=[ADD], max_turns=2)
+    env.reset(seed=0)
+    obs, _, terminated, _, _ = env.step("```python\nprint('\u4e2d')\n```")  # prints a CJK char
+    assert not terminated and "Your output:\n?" in obs and obs in env.observation_space
+
+
 def test_prompts_without_tests_are_rejected() -> None:
     with pytest.raises(ValueError, match="no tests"):
         CodeEnv(prompts=[Prompt(id="x", question="?", answer="", domain="code")])

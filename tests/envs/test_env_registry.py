@@ -13,7 +13,11 @@ import k15ray.envs
 from k15ray.envs import BUILTIN_ENVS, TextEnv, make_env, register, registered_ids
 from k15ray.types import Prompt, RewardResult
 
-SMALL_KWARGS: dict[str, dict[str, Any]] = {"k15/Math-v0": {"num_prompts": 16}}
+# Small and in memory: the vision env would otherwise write its PNGs to a shared cache dir.
+SMALL_KWARGS: dict[str, dict[str, Any]] = {
+    "k15/Math-v0": {"num_prompts": 16},
+    "k15/Vision-v0": {"num_prompts": 12, "image_store": "memory"},
+}
 
 
 @pytest.mark.parametrize("env_id", sorted(BUILTIN_ENVS))

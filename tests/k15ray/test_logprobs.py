@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 from k15ray.logprobs import (
     hidden_token_logprobs,
@@ -105,3 +105,14 @@ def test_policy_token_logprobs_fallback_through_logits_matches_hidden_path() -> 
     model = tiny_llama()
     ids = torch.tensor([[3, 5, 7, 2, 9], [1, 1, 4, 4, 8]])
     assert torch.allclose(policy_token_logprobs(_LogitsOnly(model), ids), policy_token_logprobs(model, ids), atol=1e-10)
+
+
+def test_left_padding_with_absolute_positions() -> None:
+    # GPT-2 adds absolute position embeddings (RoPE models are shift-invariant and would not notice):
+    # positions must come from the attention mask, so the real tokens start at position 0
+    torch.manual_seed(0)
+    cfg = GPT2Config(vocab_size=13, n_embd=16, n_layer=2, n_head=2, n_positions=32)
+    model = GPT2LMHeadModel(cfg).double().eval()
+    out = policy_token_logprobs(model, torch.tensor([[3, 5, 7, 2]]))
+    out_pad = policy_token_logprobs(model, torch.tensor([[0, 0, 3, 5, 7, 2]]), torch.tensor([[0, 0, 1, 1, 1, 1]]))
+    assert torch.allclose(out_pad[0, 3:], out[0, 1:], atol=1e-10)

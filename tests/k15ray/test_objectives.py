@@ -7,7 +7,12 @@ import math
 import pytest
 import torch
 
-from k15ray.objectives import group_normalized_advantages, grpo_clipped_loss, rest_loss
+from k15ray.objectives import (
+    best_per_group,
+    group_normalized_advantages,
+    grpo_clipped_loss,
+    rest_loss,
+)
 
 
 def test_rest_fits_only_correct_samples() -> None:
@@ -25,6 +30,15 @@ def test_rest_fits_only_correct_samples() -> None:
     # nothing correct: zero loss that still backpropagates
     zero, _ = rest_loss(logp, torch.tensor([False, False, False]))
     assert zero.item() == 0.0 and zero.requires_grad
+
+
+def test_best_per_group_selects_the_best_correct_sample() -> None:
+    # group 0: j0 (r 1.2, correct), j2 (r 1.4, correct) -> j2; group 1: j1 (r 0.9, wrong), j3 (r 0.3,
+    # wrong) -> none; group 2: j4 alone, correct -> j4
+    rewards = torch.tensor([1.2, 0.9, 1.4, 0.3, 1.0])
+    correct = torch.tensor([True, False, True, False, True])
+    sel = best_per_group(rewards, correct, torch.tensor([0, 1, 0, 1, 2]))
+    assert sel.tolist() == [False, False, True, False, True]
 
 
 def test_group_normalized_advantages() -> None:

@@ -64,6 +64,7 @@ def test_statuses_for_failing_programs(sandbox: Sandbox) -> None:
             {"code": "print(1)", "stdin": "x" * (33 << 20)},
             "at most 32 MiB fits",
         ),  # 64 MiB tmpfs / 2
+        ({"code": "#" * (33 << 20)}, "code is 33 MiB"),
     ],
 )
 def test_bad_arguments_raise_value_error_saying_what_to_fix(

@@ -273,6 +273,8 @@ def test_served_reward_through_handles(base_url: str) -> None:
         return fn(p, response).score
 
     assert ray.get(score_in_a_task.remote(reward, prompt, "\\boxed{4}")) == 1.0  # picklable
+    batch = asyncio.run(reward.ascore_batch([prompt] * 3, ["\\boxed{4}", "4", "\\boxed{2+2}"]))
+    assert [r.correct for r in batch] == [True, True, True]  # "4" is the last line; 2+2 = 4
 
     code = ServedReward("code")
     code_prompt = Prompt(id="c1", question="", answer="", domain="code",

@@ -1,0 +1,130 @@
+"""The SFT trainer: packing, response-only targets, LR schedule, learning, checkpoints, resume."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Config
+
+from k15ray.config.model import ModelConfig
+from k15ray.config.sft import SFTConfig
+from k15ray.jsonl import write_jsonl
+from k15ray.models import build_tokenizer, preset_config, save_tokenizer
+from k15ray.packing import IGNORE_INDEX, Example, batch_tensors, load_examples, pack, row_tensors
+from k15ray.sft import checkpoints, learning_rate, train_sft
+from k15ray.tasks import generate_prompt_set
+
+
+@pytest.fixture(scope="module")
+def sft_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sft") / "sft.jsonl"
+    write_jsonl(path, generate_prompt_set(40, levels=[1], seed=0))
+    return path
+
+
+def _losses(out_dir: Path) -> list[float]:
+    return [json.loads(line)["loss"] for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_row_targets_are_response_only() -> None:
+    a = Example(prompt_ids=(5, 6), response_ids=(7, 8, 1))
+    b = Example(prompt_ids=(9,), response_ids=(10, 1))
+    ids, positions, targets, segments = row_tensors([a, b], seq_len=10, pad_id=0)
+    assert ids == [5, 6, 7, 8, 1, 9, 10, 1, 0, 0]
+    assert positions == [0, 1, 2, 3, 4, 0, 1, 2, 0, 1]  # restart per example: no cross attention
+    # position 0 (prompt 5) predicts prompt 6: no loss; position 1 (6) predicts 7, ...; the last
+    # token of each example predicts nothing; padding predicts nothing
+    x = IGNORE_INDEX
+    assert targets == [x, 7, 8, 1, x, 10, 1, x, x, x]
+    assert segments == [0, 0, 0, 0, 0, 1, 1, 1, 2, 2]
+
+
+def test_packed_examples_do_not_see_each_other(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(preset_config("tiny", 126, 0, 1)).eval()
+    a = Example(prompt_ids=(5, 6, 7), response_ids=(8, 9, 1))
+    b = Example(prompt_ids=(10, 11), response_ids=(12, 13, 14, 1))
+    ids, positions, _, mask = batch_tensors([[a, b]], seq_len=16, pad_id=0)
+    with torch.no_grad():
+        packed = model(input_ids=ids, position_ids=positions, attention_mask=mask).logits[0]
+        alone_b = model(input_ids=torch.tensor([[10, 11, 12, 13, 14, 1]])).logits[0]
+    # b occupies positions 6..11 of the row (after a's 6 tokens): same logits as b alone
+    assert torch.allclose(packed[6:12], alone_b, atol=1e-4)
+
+
+def test_pack_fills_rows_and_keeps_every_example() -> None:
+    examples = [Example((1,) * 3, (2,) * 3) for _ in range(10)]  # 6 tokens each
+    rows = pack(examples, seq_len=20, seed=0)
+    assert [len(r) for r in rows] == [3, 3, 3, 1]  # 3 * 6 = 18 <= 20 < 24
+    assert pack(examples, 20, seed=0) == rows
+
+
+def test_learning_rate_schedule_by_hand() -> None:
+    cfg = SFTConfig(data="x", out_dir="y", lr=1e-3, warmup_steps=10, min_lr_ratio=0.1, max_steps=100)
+    assert learning_rate(cfg, 0, 0.0) == pytest.approx(1e-4)  # 1e-3 * 1/10
+    assert learning_rate(cfg, 9, 0.09) == pytest.approx(1e-3)  # 1e-3 * 10/10
+    assert learning_rate(cfg, 50, 0.5) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))  # cos(pi/2) = 0
+    assert learning_rate(cfg, 100, 1.0) == pytest.approx(1e-4)  # cos(pi) = -1 -> min ratio
+    assert math.isclose(learning_rate(cfg, 100, 7.0), 1e-4)
+
+
+def test_config_errors() -> None:
+    with pytest.raises(ValueError, match="max_steps, max_minutes, max_epochs"):
+        SFTConfig(data="x", out_dir="y")
+    with pytest.raises(ValueError, match="lr: must be > 0"):
+        SFTConfig(data="x", out_dir="y", max_steps=1, lr=0)
+
+
+def test_tiny_preset_learns_saves_and_resumes(sft_data: Path, tmp_path: Path) -> None:
+    cfg = dict(data=str(sft_data), out_dir=str(tmp_path), seq_len=256, batch_size=4, lr=3e-3,
+               warmup_steps=2, save_every_steps=3, keep_checkpoints=2, log_every_steps=1, num_threads=1)
+    final = train_sft(SFTConfig(**cfg, max_steps=6), progress=False)  # type: ignore[arg-type]
+    losses = _losses(tmp_path)
+    assert losses[-1] < losses[0] - 0.8, losses  # from ~ln(126) = 4.8 down
+    assert [p.name for p in checkpoints(tmp_path)] == ["checkpoint-3", "checkpoint-6"]
+    model = AutoModelForCausalLM.from_pretrained(str(final))
+    assert AutoTokenizer.from_pretrained(str(final)).eos_token_id == model.config.eos_token_id
+    # a second run with a larger step limit resumes at step 6, not 0
+    train_sft(SFTConfig(**cfg, max_steps=7), progress=False)  # type: ignore[arg-type]
+    steps = [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 8))
+    state = json.loads((tmp_path / "checkpoint-7" / "trainer_state.json").read_text())
+    assert state["step"] == 7
+    assert not (tmp_path / "checkpoint-3").exists()  # keep_checkpoints=2
+
+
+def test_random_qwen2_directory(sft_data: Path, tmp_path: Path) -> None:
+    tok = build_tokenizer()
+    config = Qwen2Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=512, tie_word_embeddings=True,
+                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    model_dir = tmp_path / "qwen2"
+    AutoModelForCausalLM.from_config(config).save_pretrained(str(model_dir))
+    save_tokenizer(tok, model_dir)
+    out = tmp_path / "run"
+    final = train_sft(SFTConfig(data=str(sft_data), out_dir=str(out), model=ModelConfig(path=str(model_dir)),
+                                seq_len=256, batch_size=4, lr=3e-3, warmup_steps=2, max_steps=6,
+                                log_every_steps=1, num_threads=1), progress=False)
+    losses = _losses(out)
+    assert losses[-1] < losses[0] - 0.5, losses
+    assert AutoModelForCausalLM.from_pretrained(str(final)).config.model_type == "qwen2"
+
+
+def test_bad_sft_data(tmp_path: Path) -> None:
+    tok = build_tokenizer()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "1+1?", "solution": "2"}\n{not json\n')
+    with pytest.raises(ValueError, match=r"bad.jsonl:2: not valid JSON"):
+        load_examples(bad, tok)
+    missing = tmp_path / "missing.jsonl"
+    missing.write_text('{"question": "1+1?", "solution": "2"}\n{"id": "a"}\n')
+    with pytest.raises(ValueError, match=r"missing.jsonl:2: missing field\(s\) \['question\|prompt\|messages', 'solution\|response'\]"):
+        load_examples(missing, tok)
+    cfg = SFTConfig(data=str(missing), out_dir=str(tmp_path / "o"), model=ModelConfig(path=str(tmp_path)), max_steps=1)
+    with pytest.raises(ValueError, match="nor a Hugging Face model directory"):
+        train_sft(cfg, progress=False)
