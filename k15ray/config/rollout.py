@@ -44,6 +44,14 @@ class RolloutConfig:
     max_worker_restarts: int = doc(
         "actors replaced per generate call before giving up (a dead actor's requests re-run)", 3
     )
+    colocate: bool = doc(
+        "run the backend inside the learner's process and GPU, asleep while it trains (paper 2.6.3)",
+        False,
+    )
+    gpu_memory_utilization: float = doc(
+        "vllm: fraction of the GPU its engine may take (leave room for the learner when colocated)",
+        0.5,
+    )
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -56,9 +64,10 @@ class RolloutConfig:
             )
         if self.num_gpus_per_worker < 0:
             raise ValueError(f"num_gpus_per_worker: must be >= 0, got {self.num_gpus_per_worker}")
-        if self.backend == "vllm" and self.num_gpus_per_worker == 0:
+        if self.backend == "vllm" and self.num_gpus_per_worker == 0 and not self.colocate:
             raise ValueError(
-                "num_gpus_per_worker: the vllm backend needs a GPU; set it > 0 or use backend: hf"
+                "num_gpus_per_worker: the vllm backend needs a GPU; set it > 0, set colocate: true "
+                "(share the learner's GPU) or use backend: hf"
             )
         if self.samples_per_prompt < 1:
             raise ValueError(f"samples_per_prompt: must be >= 1, got {self.samples_per_prompt}")
@@ -72,5 +81,9 @@ class RolloutConfig:
             raise ValueError(f"max_batch_size: must be >= 1, got {self.max_batch_size}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype: {self.dtype!r} is not one of {list(DTYPES)}")
+        if not 0 < self.gpu_memory_utilization < 1:
+            raise ValueError(
+                f"gpu_memory_utilization: must be in (0, 1), got {self.gpu_memory_utilization}"
+            )
         if self.max_worker_restarts < 0:
             raise ValueError(f"max_worker_restarts: must be >= 0, got {self.max_worker_restarts}")

@@ -40,6 +40,7 @@ def make_backend(
     dtype: str = "float32",
     device: str = "cpu",
     repeat_config: RepeatConfig | None = None,
+    gpu_memory_utilization: float = 0.5,
 ) -> RolloutBackend:
     """Build rollout backend ``name`` ("hf" | "vllm") from a Hugging Face model directory."""
     if name == "hf":
@@ -56,7 +57,14 @@ def make_backend(
         check_backend_available("vllm")
         from k15ray.rollout.vllm import VLLMBackend
 
-        return VLLMBackend(model_dir, dtype=dtype, repeat_config=repeat_config)
+        return VLLMBackend(
+            model_dir,
+            # vLLM's attention kernels want half precision; the learner may keep float32 (the
+            # log-prob gap between the two is reported every iteration).
+            dtype="bfloat16" if dtype == "float32" else dtype,
+            repeat_config=repeat_config,
+            gpu_memory_utilization=gpu_memory_utilization,
+        )
     raise ValueError(f"unknown rollout backend {name!r}; valid backends are {list(BACKENDS)}")
 
 
@@ -91,6 +99,7 @@ class RolloutWorker:
         device: str = "cpu",
         repeat_config: RepeatConfig | None = None,
         weights: WeightsRef | None = None,
+        gpu_memory_utilization: float = 0.5,
     ) -> None:
         import torch
 
@@ -102,6 +111,7 @@ class RolloutWorker:
             dtype=dtype,
             device=device,
             repeat_config=repeat_config,
+            gpu_memory_utilization=gpu_memory_utilization,
         )
         if weights is not None:
             self.update_weights(weights)
@@ -174,6 +184,7 @@ class RolloutPool:
             device=cfg.device,
             repeat_config=self.repeat_config,
             weights=self.sync.latest,
+            gpu_memory_utilization=cfg.gpu_memory_utilization,
         )
 
     def _replace(self, index: int, restarts: list[int]) -> None:

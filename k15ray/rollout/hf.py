@@ -180,7 +180,7 @@ class HFBackend:
     ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
-        self.model = model.eval()
+        self.model = model  # put in eval mode during generate only, then restored
         self.tokenizer = tokenizer
         self.max_batch_size = max_batch_size
         self.repeat_config = repeat_config or RepeatConfig()
@@ -254,11 +254,16 @@ class HFBackend:
             (i for i, r in enumerate(requests) if r.max_new_tokens > 0),
             key=lambda i: (-len(requests[i].token_ids), i),
         )
-        with torch.inference_mode():
-            for start in range(0, len(todo), self.max_batch_size):
-                batch = todo[start : start + self.max_batch_size]
-                for decoded in self._decode(requests, batch, params, stop_ids):
-                    rows[decoded.index] = decoded
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(todo), self.max_batch_size):
+                    batch = todo[start : start + self.max_batch_size]
+                    for decoded in self._decode(requests, batch, params, stop_ids):
+                        rows[decoded.index] = decoded
+        finally:
+            self.model.train(was_training)
         results = []
         for i, r in enumerate(requests):
             row = rows[i]
@@ -278,6 +283,16 @@ class HFBackend:
             stream = random.Random(request_seed(params.seed, request.request_id))
         return _Row(index, request.max_new_tokens, detector, stream)
 
+    def _left_pad(self, sequences: Sequence[tuple[int, ...]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids (B, T) left-padded with ``pad_id``, and the attention mask (B, T)."""
+        width = max(len(seq) for seq in sequences)
+        input_ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)  # (B, T)
+        attention = torch.zeros((len(sequences), width), dtype=torch.long)  # (B, T), 1 = token
+        for b, seq in enumerate(sequences):
+            input_ids[b, width - len(seq) :] = torch.tensor(seq)
+            attention[b, width - len(seq) :] = 1
+        return input_ids.to(self.device), attention.to(self.device)
+
     def _decode(
         self,
         requests: Sequence[GenerationRequest],
@@ -287,14 +302,7 @@ class HFBackend:
     ) -> list[_Row]:
         """Decode one micro-batch (indices into ``requests``) to completion with a KV cache."""
         device = self.device
-        lengths = [len(requests[i].token_ids) for i in batch]
-        width = max(lengths)
-        input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)  # (B, T)
-        attention = torch.zeros((len(batch), width), dtype=torch.long)  # (B, T), 1 = real token
-        for b, i in enumerate(batch):
-            input_ids[b, width - lengths[b] :] = torch.tensor(requests[i].token_ids)
-            attention[b, width - lengths[b] :] = 1
-        input_ids, attention = input_ids.to(device), attention.to(device)
+        input_ids, attention = self._left_pad([requests[i].token_ids for i in batch])
         positions = (attention.cumsum(-1) - 1).clamp(min=0)  # (B, T): pads do not count
         active = [self._new_row(requests[i], i, params) for i in batch]
         seeded = params.seed is not None
@@ -313,10 +321,12 @@ class HFBackend:
             logits = out.logits[:, -1, :]  # (B, V)
             streams = [r.stream for r in active if r.stream is not None] if seeded else None
             tokens = sample_tokens(logits, params.temperature, params.top_p, streams)  # (B,)
-            logps = sampled_logprobs(logits, tokens).tolist()
+            logps = sampled_logprobs(logits, tokens)  # (B,)
+            # one device-to-host copy per step: token ids are exact in float64
+            host_tokens, host_logps = torch.stack([tokens.double(), logps.double()]).tolist()
             keep = []
-            for b, (tok, lp) in enumerate(zip(tokens.tolist(), logps, strict=True)):
-                if active[b].push(tok, lp, stop_ids):
+            for b, (tok, lp) in enumerate(zip(host_tokens, host_logps, strict=True)):
+                if active[b].push(int(tok), lp, stop_ids):
                     done.append(active[b])
                 else:
                     keep.append(b)

@@ -8,7 +8,7 @@ can learn in CPU-minutes:
 * step-by-step computation: one line per digit column, least significant first, with the carry
   (or borrow) written out;
 * reflection: with probability ``mistake_rate`` one column is first written with a wrong sum,
-  then caught ("? Recheck:") and recomputed;
+  then caught ("? No, ...") and recomputed;
 * evaluation: a final check by the inverse operation, then the answer in ``\\boxed{}``.
 
 Difficulty levels (the ``difficulty`` label that curriculum sampling, paper 2.3.4, reads):
@@ -58,8 +58,7 @@ def _slip(rng: random.Random, value: int) -> int:
 def _column_lines(lines: list[str], slip_at: int, rng: random.Random) -> list[str]:
     """Insert a caught-and-corrected slip into column line ``slip_at`` (-1: none).
 
-    A column line reads ``"7+5+0=12 c1"``; the slip turns it into
-    ``"7+5+0=13? Recheck: 7+5+0=12 c1"``.
+    A column line reads ``"7+5+0=12"``; the slip turns it into ``"7+5+0=13? No, 7+5+0=12"``.
     """
     if slip_at < 0 or slip_at >= len(lines) or "=" not in lines[slip_at]:
         return lines
@@ -70,7 +69,7 @@ def _column_lines(lines: list[str], slip_at: int, rng: random.Random) -> list[st
         return lines
     wrong = _slip(rng, int(value_text))
     out = list(lines)
-    out[slip_at] = f"{lhs}={wrong}? Recheck: {line}"
+    out[slip_at] = f"{lhs}={wrong}? No, {line}"
     return out
 
 
@@ -80,7 +79,7 @@ def add_columns(a: int, b: int) -> tuple[list[str], int]:
     carry, lines = 0, []
     for da, db in zip(_digits(a, width), _digits(b, width), strict=True):
         s = da + db + carry
-        lines.append(f"{da}+{db}+{carry}={s} c{s // 10}")
+        lines.append(f"{da}+{db}+{carry}={s}")  # the carry is the tens digit of s
         carry = s // 10
     return lines, a + b
 
@@ -96,7 +95,7 @@ def sub_columns(a: int, b: int) -> tuple[list[str], int]:
             lines.append(f"{da}-{db}-{borrow}={d} b0")
             borrow = 0
         else:
-            lines.append(f"{da}-{db}-{borrow}<0: 1{da}-{db}-{borrow}={d + 10} b1")
+            lines.append(f"1{da}-{db}-{borrow}={d + 10} b1")  # borrowed ten
             borrow = 1
     return lines, a - b
 
@@ -106,7 +105,7 @@ def mul_columns(a: int, b: int) -> tuple[list[str], int]:
     carry, lines = 0, []
     for da in _digits(a, len(str(a))):
         p = da * b + carry
-        lines.append(f"{da}×{b}+{carry}={p} c{p // 10}")
+        lines.append(f"{da}×{b}+{carry}={p}")  # the carry is the tens digit of p
         carry = p // 10
     return lines, a * b
 

@@ -99,25 +99,27 @@ def test_weight_update_is_visible_in_outputs(
 def test_killed_worker_is_replaced_and_no_request_is_lost(
     pool: RolloutPool, model_dirs: tuple[Path, Path]
 ) -> None:
-    """An actor killed mid-call is replaced; its replacement loads the current weights (version
-    1, model b) and re-runs the dead actor's requests."""
+    """An actor killed mid-call is replaced; its replacement loads the current weights (model b,
+    the latest version) and re-runs the dead actor's requests."""
+    version = (pool.sync.version or 0) + 1
+    pool.update_weights(HFBackend.from_pretrained(model_dirs[1]).model.state_dict(), version)
     pids = pool.ping()
     replaced = pool.num_replacements
-    reqs = requests(64, 160)  # 32 requests x 160 tokens per actor: seconds of work
+    reqs = requests(64, 400)  # 32 requests x 400 tokens per actor: seconds of work
     out: dict[str, list[GenerationResult]] = {}
     call = threading.Thread(target=lambda: out.setdefault("results", pool.generate(reqs, GREEDY)))
     call.start()
-    time.sleep(1.0)  # the call is in flight
+    time.sleep(0.3)  # the call is in flight
     ray.kill(pool.workers[0], no_restart=True)
-    call.join(timeout=300)
+    call.join(timeout=600)
     assert not call.is_alive()
     results = out["results"]
     assert pool.num_replacements == replaced + 1
     assert [r.request_id for r in results] == [r.request_id for r in reqs]
-    assert all(len(r.token_ids) == 160 for r in results)
-    assert {r.policy_version for r in results} == {1}
-    expected = local(model_dirs[1], reqs[::8])
-    assert [r.token_ids for r in results[::8]] == [r.token_ids for r in expected]
+    assert all(len(r.token_ids) == 400 for r in results)
+    assert {r.policy_version for r in results} == {version}
+    expected = local(model_dirs[1], reqs[::16])
+    assert [r.token_ids for r in results[::16]] == [r.token_ids for r in expected]
     new_pids = pool.ping()
     assert new_pids[0] != pids[0] and new_pids[1] == pids[1]
 

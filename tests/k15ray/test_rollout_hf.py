@@ -216,3 +216,10 @@ def test_bad_requests_say_what_to_fix(backend: HFBackend) -> None:
         backend.generate([req("e", [], 4)], GREEDY)
     with pytest.raises(ValueError, match="max_batch_size"):
         HFBackend(backend.model, backend.tokenizer, max_batch_size=0)
+
+
+def test_generate_leaves_the_models_mode_alone() -> None:
+    """Evaluation during training hands the training model in: it must stay in training mode."""
+    model = tiny_model().train()
+    HFBackend(model, build_tokenizer()).generate([req("a", PROMPTS[0], 3)], GREEDY)
+    assert model.training

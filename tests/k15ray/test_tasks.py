@@ -41,21 +41,21 @@ def test_column_lines_by_hand() -> None:
     # 347 + 85: 7+5=12 (write 2 carry 1), 4+8+1=13 (write 3 carry 1), 3+0+1=4 -> 432
     lines, total = add_columns(347, 85)
     assert total == 432
-    assert lines == ["7+5+0=12 c1", "4+8+1=13 c1", "3+0+1=4 c0"]
+    assert lines == ["7+5+0=12", "4+8+1=13", "3+0+1=4"]
     # 503 - 278: 3-8 borrows (13-8=5), 0-7-1 borrows (10-8=2), 5-2-1=2 -> 225
     lines, diff = sub_columns(503, 278)
-    assert diff == 225 and lines[1] == "0-7-1<0: 10-7-1=2 b1"
+    assert diff == 225 and lines[1] == "10-7-1=2 b1"
     # 296 x 9: 6*9=54, 9*9+5=86, 2*9+8=26 -> digits 4, 6, 6 and the last carry 2 -> 2664
     lines, product = mul_columns(296, 9)
-    assert product == 2664 and lines == ["6×9+0=54 c5", "9×9+5=86 c8", "2×9+8=26 c2"]
+    assert product == 2664 and lines == ["6×9+0=54", "9×9+5=86", "2×9+8=26"]
 
 
 def test_reflection_slip_is_caught() -> None:
     problem = Problem(2, "478+718", "What is 478 + 718?", 1196, ("arithmetic", "addition"))
     rng = random.Random(0)
     text = solve(problem, rng, mistake_rate=1.0)
-    assert "? Recheck: " in text and text.endswith("\\boxed{1196}")
-    assert "Recheck" not in solve(problem, random.Random(0), mistake_rate=0.0)
+    assert "? No, " in text and text.endswith("\\boxed{1196}")
+    assert "? No, " not in solve(problem, random.Random(0), mistake_rate=0.0)
 
 
 def test_splits_are_disjoint(tmp_path: Path) -> None:

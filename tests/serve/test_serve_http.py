@@ -72,8 +72,11 @@ def test_completion_usage_counts_tokens(client: openai.OpenAI) -> None:
     out = client.completions.create(model="tiny", prompt="12+34=", max_tokens=5, temperature=0)
     assert len(out.choices) == 1 and out.choices[0].finish_reason in ("stop", "length")
     assert out.usage is not None
-    # character tokenizer: "12+34=" is 6 tokens; greedy from the random model runs to 5 new tokens
-    assert (out.usage.prompt_tokens, out.usage.completion_tokens, out.usage.total_tokens) == (6, 5, 11)
+    # character tokenizer: "12+34=" is 6 tokens; at most 5 new ones (5 exactly unless EOS came)
+    assert out.usage.prompt_tokens == 6
+    assert out.usage.total_tokens == 6 + out.usage.completion_tokens
+    assert out.usage.completion_tokens <= 5
+    assert (out.usage.completion_tokens == 5) or out.choices[0].finish_reason == "stop"
 
 
 def test_completion_n_choices(client: openai.OpenAI) -> None:
@@ -99,20 +102,25 @@ def test_chat_completion(client: openai.OpenAI) -> None:
     assert out.usage.completion_tokens == 6 or out.choices[0].finish_reason == "stop"
 
 
-def _sampled(client: openai.OpenAI, stop: list[str], stream: bool = False) -> object:
+def _sampled(client: openai.OpenAI, seed: int, stop: list[str], stream: bool = False) -> object:
     return client.completions.create(
-        model="tiny", prompt="9-4=", max_tokens=16, temperature=1.0, seed=5, stop=stop, stream=stream
+        model="tiny", prompt="9-4=", max_tokens=16, temperature=1.0, seed=seed, stop=stop, stream=stream
     )
 
 
 def test_stop_string_and_streaming_agree(client: openai.OpenAI) -> None:
-    full = _sampled(client, stop=["\x00never"]).choices[0].text  # type: ignore[attr-defined]
-    assert len(full) >= 8, f"sample too short for this test: {full!r}"
+    # Seeded samples repeat exactly; take the first seed whose sample is long enough (the random
+    # model may sample EOS early), then cut it with a stop string taken from its middle.
+    for seed in range(20):
+        full = _sampled(client, seed, stop=["\x00never"]).choices[0].text  # type: ignore[attr-defined]
+        if len(full) >= 8:
+            break
+    assert len(full) >= 8, f"no seed gave a sample of 8+ characters; last: {full!r}"
     stop = full[5:7]
     expected = full[: full.find(stop)]  # cut before the stop string's first occurrence
-    cut = _sampled(client, stop=[stop]).choices[0]  # type: ignore[attr-defined]
+    cut = _sampled(client, seed, stop=[stop]).choices[0]  # type: ignore[attr-defined]
     assert (cut.text, cut.finish_reason) == (expected, "stop")
-    chunks = list(_sampled(client, stop=[stop], stream=True))  # type: ignore[call-overload]
+    chunks = list(_sampled(client, seed, stop=[stop], stream=True))  # type: ignore[call-overload]
     assert "".join(c.choices[0].text for c in chunks) == expected
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert all(c.choices[0].finish_reason is None for c in chunks[:-1])
