@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def qwen2_05b_dir() -> Path:
@@ -37,6 +38,20 @@ def qwen2_05b_dir() -> Path:
         model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
     model.save_pretrained(root)
     return root
+
+
+def throughput_backend() -> Any:
+    """The vLLM engine of the throughput benchmarks: ``qwen2_05b_dir()`` without tokenizer or
+    sleep mode, 60% of GPU memory, engine seed 0 (a ``k15ray.rollout.vllm.VLLMBackend``)."""
+    from k15ray.rollout.vllm import VLLMBackend
+
+    return VLLMBackend(
+        qwen2_05b_dir(),
+        gpu_memory_utilization=0.6,
+        skip_tokenizer_init=True,
+        enable_sleep_mode=False,
+        seed=0,
+    )
 
 
 def random_prompts(n: int, length: int, vocab: int = 151000, seed: int = 0) -> list[list[int]]:

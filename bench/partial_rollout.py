@@ -90,17 +90,9 @@ def _run_mode(
 
 
 def run() -> dict[str, Any]:
-    from _gpu import qwen2_05b_dir, random_prompts
+    from _gpu import random_prompts, throughput_backend
 
-    from k15ray.rollout.vllm import VLLMBackend
-
-    backend = VLLMBackend(
-        qwen2_05b_dir(),
-        gpu_memory_utilization=0.6,
-        skip_tokenizer_init=True,
-        enable_sleep_mode=False,
-        seed=0,
-    )
+    backend = throughput_backend()
     prompts = random_prompts(PROMPTS, PROMPT_LEN, seed=1)
     targets = _targets()
     _run_mode(backend, prompts[:8], targets[:8], BUDGET)  # warm-up

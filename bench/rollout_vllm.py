@@ -18,20 +18,13 @@ BATCH, PROMPT_LEN, NEW_TOKENS, ROUNDS = 256, 128, 256, 3
 
 
 def run() -> dict[str, Any]:
-    from _gpu import qwen2_05b_dir, random_prompts
+    from _gpu import random_prompts, throughput_backend
     from vllm import SamplingParams as VLLMSamplingParams
     from vllm.inputs import TokensPrompt
 
-    from k15ray.rollout.vllm import VLLMBackend
     from k15ray.types import GenerationRequest, SamplingParams
 
-    backend = VLLMBackend(
-        qwen2_05b_dir(),
-        gpu_memory_utilization=0.6,
-        skip_tokenizer_init=True,
-        enable_sleep_mode=False,
-        seed=0,
-    )
+    backend = throughput_backend()
     prompts = random_prompts(BATCH, PROMPT_LEN)
     raw_params = VLLMSamplingParams(
         temperature=1.0, max_tokens=NEW_TOKENS, ignore_eos=True, detokenize=False

@@ -26,6 +26,7 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 from gymnasium import spaces
 
+from k15ray.rewards.safe import safe_score
 from k15ray.types import Prompt, RewardResult
 
 RewardCallable = Callable[[Prompt, str], RewardResult]
@@ -82,19 +83,6 @@ def text_space(texts: Iterable[str], *, min_max_length: int = 1) -> spaces.Text:
         extra.update(text)
         longest = max(longest, len(text))
     return spaces.Text(min_length=0, max_length=longest, charset=PRINTABLE_CHARSET | extra)
-
-
-def safe_score(reward_fn: RewardCallable, prompt: Prompt, response: str) -> RewardResult:
-    """Call ``reward_fn``; an exception becomes ``RewardResult(0, False, "error")`` (STYLE rule 8)."""
-    try:
-        result = reward_fn(prompt, response)
-    except Exception as err:  # a user's reward function must not kill an iteration
-        return RewardResult(0.0, False, "error", {"error": f"{type(err).__name__}: {err}"})
-    if not isinstance(result, RewardResult):
-        return RewardResult(
-            0.0, False, "error", {"error": f"reward_fn returned {type(result).__name__}, not RewardResult"}
-        )
-    return result
 
 
 class TextEnv(gym.Env[Any, str]):

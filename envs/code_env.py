@@ -8,6 +8,7 @@ from pathlib import Path
 
 from k15ray.envs.base import DEFAULT_MAX_RESPONSE_CHARS, RewardCallable, TextEnv
 from k15ray.rewards.code import code_reward
+from k15ray.sandbox.runner import COMPARES
 from k15ray.types import Prompt, RewardResult
 
 BUILTIN_PROBLEMS = Path(__file__).resolve().parent / "data" / "code_problems.jsonl"
@@ -72,7 +73,7 @@ class CodeEnv(TextEnv):
         language: str = "python",
         render_mode: str | None = None,
     ) -> None:
-        if compare not in ("exact", "whitespace", "float"):
+        if compare not in COMPARES:
             raise ValueError(f"compare={compare!r}: use 'exact', 'whitespace' or 'float'")
         if timeout_s <= 0 or memory_mb <= 0:
             raise ValueError(f"timeout_s={timeout_s}, memory_mb={memory_mb}: both must be > 0")

@@ -148,7 +148,12 @@ def _is_parquet(path: Path) -> bool:
     return path.suffix.lower() in PARQUET_SUFFIXES
 
 
-def _iter_records(path: Path, batch_size: int) -> Iterator[tuple[str, dict[str, Any]]]:
+def located_records(
+    path: str | Path, batch_size: int = 1024
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The raw records of a JSONL or Parquet file, each with its place (``"f.jsonl:3"`` or
+    ``"f.parquet: row 3"``) for error messages; Parquet is read ``batch_size`` rows at a time."""
+    path = Path(path)
     if not _is_parquet(path):
         for line_no, record in read_jsonl(path):
             yield f"{path}:{line_no}", record
@@ -177,17 +182,28 @@ def iter_prompts(
     bounded for large files. Duplicate ids are not checked here (``load_prompts`` does).
     """
     p = Path(path)
-    for where, record in _iter_records(p, batch_size):
+    for where, record in located_records(p, batch_size):
         yield prompt_from_record(record, where, base_dir=p.parent, strict=strict)
 
 
 def load_prompts(path: str | Path, *, strict: bool = False) -> list[Prompt]:
     """Read a whole prompt set; also rejects duplicate ids, naming both places."""
     p = Path(path)
+    prompts = unique_prompts(
+        (where, prompt_from_record(record, where, base_dir=p.parent, strict=strict))
+        for where, record in located_records(p)
+    )
+    if not prompts:
+        raise ValueError(f"{p}: holds no prompts")
+    return prompts
+
+
+def unique_prompts(located: Iterable[tuple[str, Prompt]]) -> list[Prompt]:
+    """The prompts of ``(where, prompt)`` pairs in order; a repeated id is an error naming both
+    places (``"f.jsonl:2: field 'id': 'a' already used at f.jsonl:1"``)."""
     prompts: list[Prompt] = []
     first_seen: dict[str, str] = {}
-    for where, record in _iter_records(p, 1024):
-        prompt = prompt_from_record(record, where, base_dir=p.parent, strict=strict)
+    for where, prompt in located:
         if prompt.id in first_seen:
             raise ValueError(
                 f"{where}: field 'id': {prompt.id!r} already used at {first_seen[prompt.id]}; "
@@ -195,8 +211,6 @@ def load_prompts(path: str | Path, *, strict: bool = False) -> list[Prompt]:
             )
         first_seen[prompt.id] = where
         prompts.append(prompt)
-    if not prompts:
-        raise ValueError(f"{p}: holds no prompts")
     return prompts
 
 

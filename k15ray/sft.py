@@ -186,12 +186,8 @@ def _stop(config: SFTConfig, step: int, elapsed_s: float, epochs: float) -> bool
     )
 
 
-def train_sft(config: SFTConfig, progress: bool = True) -> Path:
-    """Run (or resume) SFT as configured; returns the final model directory ``out_dir/final``."""
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
-    out_dir = Path(config.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+def _load(config: SFTConfig, out_dir: Path) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """(model, tokenizer, optimizer, state) from the newest checkpoint, else from the start model."""
     existing = checkpoints(out_dir)
     source = existing[-1] if existing else _start_dir(config, out_dir)
     tokenizer = AutoTokenizer.from_pretrained(str(source))
@@ -204,21 +200,31 @@ def train_sft(config: SFTConfig, progress: bool = True) -> Path:
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
     state: dict[str, Any] = {"step": 0, "elapsed_s": 0.0, "tokens": 0}
-    if existing:
+    if existing:  # resume: weights above, optimizer moments and counters here
         state = json.loads((source / STATE_FILE).read_text())
         optimizer.load_state_dict(torch.load(source / OPTIMIZER_FILE, weights_only=True))
-    pad_id = (
-        tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return model, tokenizer, optimizer, state
+
+
+def _save_due(config: SFTConfig, state: dict[str, Any], last_save_s: float) -> bool:
+    by_steps = config.save_every_steps and state["step"] % config.save_every_steps == 0
+    by_time = config.save_every_minutes and (
+        state["elapsed_s"] - last_save_s >= config.save_every_minutes * 60
     )
+    return bool(by_steps or by_time)
+
+
+def train_sft(config: SFTConfig, progress: bool = True) -> Path:
+    """Run (or resume) SFT as configured; returns the final model directory ``out_dir/final``."""
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    out_dir = Path(config.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model, tokenizer, optimizer, state = _load(config, out_dir)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     rows = pack(load_examples(config.data, tokenizer), config.seq_len, config.seed)
-    rows_per_step = config.batch_size * config.grad_accum
-    bar = tqdm(
-        total=config.max_steps or None,
-        initial=state["step"],
-        disable=not progress,
-        desc="sft",
-        unit="step",
-    )
+    step_tokens = config.batch_size * config.grad_accum * config.seq_len
+    bar = tqdm(total=config.max_steps or None, initial=state["step"], disable=not progress, desc="sft")
     last_save_s = state["elapsed_s"]
 
     def save() -> None:
@@ -229,44 +235,25 @@ def train_sft(config: SFTConfig, progress: bool = True) -> Path:
 
     try:
         while True:
-            epochs = state["step"] * rows_per_step / len(rows)
+            epochs = state["step"] * config.batch_size * config.grad_accum / len(rows)
             if _stop(config, state["step"], state["elapsed_s"], epochs):
                 break
             t0 = time.perf_counter()
-            lr = learning_rate(
-                config,
-                state["step"],
-                run_progress(config, state["step"], state["elapsed_s"], epochs),
-            )
-            loss, n_tokens = _train_step(
-                model, optimizer, _micro_batches(rows, config, state["step"], pad_id), config, lr
-            )
+            progress_fraction = run_progress(config, state["step"], state["elapsed_s"], epochs)
+            lr = learning_rate(config, state["step"], progress_fraction)
+            batches = _micro_batches(rows, config, state["step"], pad_id)
+            loss, n_tokens = _train_step(model, optimizer, batches, config, lr)
             dt = time.perf_counter() - t0
             state["step"] += 1
             state["elapsed_s"] += dt
-            state["tokens"] += rows_per_step * config.seq_len
+            state["tokens"] += step_tokens
             bar.update(1)
-            bar.set_postfix(
-                loss=f"{loss:.3f}",
-                lr=f"{lr:.2e}",
-                tok_s=f"{rows_per_step * config.seq_len / dt:.0f}",
-            )
+            bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}", tok_s=f"{step_tokens / dt:.0f}")
             if state["step"] % config.log_every_steps == 0 or state["step"] == 1:
-                _log(
-                    out_dir,
-                    {
-                        "step": state["step"],
-                        "elapsed_s": round(state["elapsed_s"], 3),
-                        "loss": loss,
-                        "lr": lr,
-                        "response_tokens": n_tokens,
-                        "tokens": state["tokens"],
-                    },
-                )
-            if (config.save_every_steps and state["step"] % config.save_every_steps == 0) or (
-                config.save_every_minutes
-                and state["elapsed_s"] - last_save_s >= config.save_every_minutes * 60
-            ):
+                _log(out_dir, {"step": state["step"], "elapsed_s": round(state["elapsed_s"], 3),
+                               "loss": loss, "lr": lr, "response_tokens": n_tokens,
+                               "tokens": state["tokens"]})
+            if _save_due(config, state, last_save_s):
                 save()
     except KeyboardInterrupt:
         save()  # nothing trained is lost; a new run resumes from here

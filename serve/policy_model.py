@@ -82,12 +82,10 @@ def load_served_policy(config: PolicyServeConfig) -> ServedPolicy:
     """Load the backend named by ``config.backend`` and the tokenizer of ``config.model_dir``."""
     if config.backend not in BACKEND_LOADERS:
         raise ValueError(f"policy.backend {config.backend!r} unknown; use one of {sorted(BACKEND_LOADERS)}")
+    from k15ray.rollout.actor import check_model_dir
+
+    check_model_dir(config.model_dir, field="policy.model_dir")
     path = Path(config.model_dir)
-    if not (path / "config.json").is_file():
-        raise ValueError(
-            f"policy.model_dir {str(path)!r} is not a Hugging Face model directory (no config.json); "
-            "pass a checkpoint directory, e.g. one written by k15ray.models.create_model"
-        )
     if config.torch_threads > 0 and config.device == "cpu":
         import torch
 

@@ -29,6 +29,7 @@ from fastapi import FastAPI
 from ray import serve
 
 from k15ray.config.serve import RewardServeConfig
+from k15ray.rewards.safe import safe_score
 from k15ray.serve.http import ApiError, install_edge
 from k15ray.serve.reward_models import REWARD_MODEL_BUILDERS
 from k15ray.serve.schemas import (
@@ -61,14 +62,6 @@ def load_reward_fn(kind: str) -> RewardFn:
     module, attribute = REWARD_FUNCTIONS[kind].split(":")
     fn: RewardFn = getattr(importlib.import_module(module), attribute)
     return fn
-
-
-def safe_score(fn: RewardFn, prompt: Prompt, response: str) -> RewardResult:
-    """``fn(prompt, response)``, with any exception turned into a typed ``error`` result (STYLE 8)."""
-    try:
-        return fn(prompt, response)
-    except Exception as err:  # a reward must never kill the caller's iteration
-        return RewardResult(0.0, False, "error", {"error": f"{type(err).__name__}: {err}"})
 
 
 def math_prompt(item: MathItem) -> Prompt:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,3 +71,35 @@ def ray_session(session_tmp: Path) -> Iterator[None]:
     ray.shutdown()
     if ray_tmp:
         shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_llama() -> Callable[..., Any]:
+    """Builder of a tiny random Llama (2 layers, width 64) over the built-in tokenizer:
+    ``tiny_llama(seed=0, vocab_size=None)`` -> a ``LlamaForCausalLM`` in eval mode. Weights are
+    large (initializer_range 0.3) so that greedy outputs vary and differ between seeds."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from k15ray.models import build_tokenizer
+
+    tok = build_tokenizer()
+
+    def build(seed: int = 0, vocab_size: int | None = None) -> LlamaForCausalLM:
+        config = LlamaConfig(
+            vocab_size=vocab_size or len(tok),
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            max_position_embeddings=512,
+            tie_word_embeddings=True,
+            initializer_range=0.3,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=tok.eos_token_id,
+        )
+        torch.manual_seed(seed)
+        return LlamaForCausalLM(config).eval()
+
+    return build

@@ -82,6 +82,15 @@ def check_backend_available(name: str) -> None:
         )
 
 
+def check_model_dir(model_dir: str | Path, field: str = "model_dir") -> None:
+    """Fail before any backend loads when ``model_dir`` is no Hugging Face model directory."""
+    if not (Path(model_dir) / "config.json").is_file():
+        raise ValueError(
+            f"{field} {str(model_dir)!r} is not a Hugging Face model directory (no config.json); "
+            "create one with k15ray.models.create_model or point at a checkpoint"
+        )
+
+
 class RolloutWorker:
     """One rollout backend inside one process; run as a Ray actor by ``RolloutPool``.
 
@@ -155,11 +164,7 @@ class RolloutPool:
 
         self.config = config or RolloutConfig()
         check_backend_available(self.config.backend)
-        if not (Path(model_dir) / "config.json").is_file():
-            raise ValueError(
-                f"model_dir {model_dir} is not a Hugging Face model directory (no config.json); "
-                "create one with k15ray.models.create_model or point at a checkpoint"
-            )
+        check_model_dir(model_dir)
         if not ray.is_initialized():
             raise RuntimeError("ray.init() first: the rollout pool starts Ray actors")
         self.model_dir = str(model_dir)

@@ -18,7 +18,7 @@ from typing import Any
 
 from k15ray.config.repeat import RepeatConfig
 from k15ray.config.rollout import RolloutConfig
-from k15ray.rollout.actor import check_backend_available, make_backend
+from k15ray.rollout.actor import check_backend_available, check_model_dir, make_backend
 from k15ray.rollout.weight_sync import WeightsRef, fetch
 from k15ray.types import GenerationRequest, GenerationResult, SamplingParams
 
@@ -35,10 +35,7 @@ class LocalRolloutPool:
     ) -> None:
         self.config = config or RolloutConfig()
         check_backend_available(self.config.backend)
-        if not (Path(model_dir) / "config.json").is_file():
-            raise ValueError(
-                f"model_dir {model_dir} is not a Hugging Face model directory (no config.json)"
-            )
+        check_model_dir(model_dir)
         self.model_dir = str(model_dir)
         self.num_replacements = 0  # nothing to replace: a failure here is the master's failure
         self.backend = make_backend(

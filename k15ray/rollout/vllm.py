@@ -21,21 +21,16 @@ log-probs of the sampled tokens and finish reasons out.
 from __future__ import annotations
 
 import os
-import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from k15ray.config.repeat import RepeatConfig
+from k15ray.rollout.hf import request_seed
 from k15ray.rollout.repeat import first_loop_end
 from k15ray.types import BackendFinish, GenerationRequest, GenerationResult, SamplingParams
 
 _FINISH: dict[str, BackendFinish] = {"stop": "stop", "length": "length", "repetition": "repeat"}
-
-
-def _request_seed(seed: int, request_id: str) -> int:
-    """A per-request seed: the k samples of one prompt must differ, yet a rerun must repeat."""
-    return (seed * 1_000_003 + zlib.crc32(request_id.encode())) % (2**31 - 1)
 
 
 def _sampled_logprobs(logprobs: Any, token_ids: Sequence[int]) -> list[float]:
@@ -135,7 +130,7 @@ class VLLMBackend:
 
         seed = None
         if params.seed is not None:
-            seed = _request_seed(params.seed, f"{request.request_id}/{chunk}")
+            seed = request_seed(params.seed, f"{request.request_id}/{chunk}")
         return VLLMSamplingParams(
             temperature=params.temperature,
             top_p=params.top_p if params.temperature > 0 else 1.0,

@@ -5,8 +5,8 @@ reflection, and exploration". Each solution here shows them at a scale a 1 M-par
 can learn in CPU-minutes:
 
 * planning: a first line that says how the problem will be solved;
-* step-by-step computation: one line per digit column, least significant first, with the carry
-  (or borrow) written out;
+* step-by-step computation: one line per digit column, least significant first, carrying in the
+  previous column's tens digit (a borrow is written out as ``b1``);
 * reflection: with probability ``mistake_rate`` one column is first written with a wrong sum,
   then caught ("? No, ...") and recomputed;
 * evaluation: a final check by the inverse operation, then the answer in ``\\boxed{}``.

@@ -20,10 +20,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from k15ray.jsonl import read_jsonl
 from k15ray.types import Prompt
-
-PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 def check_image(path: str | Path, where: str, field: str) -> None:
@@ -61,29 +58,11 @@ def record_to_prompt(record: Mapping[str, Any], where: str, base_dir: str | Path
     return prompt
 
 
-def _parquet_records(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    import pyarrow.parquet as pq
-
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file; pass the path of a JSONL or Parquet file")
-    try:
-        parquet = pq.ParquetFile(path)
-    except Exception as err:  # pyarrow raises ArrowInvalid and friends
-        raise ValueError(f"{path}: not a readable Parquet file ({err})") from err
-    row = 0
-    for batch in parquet.iter_batches(batch_size=1024):
-        for record in batch.to_pylist():
-            row += 1
-            yield f"{path}: row {row}", record
-
-
 def _located_prompts(path: str | Path) -> Iterator[tuple[str, Prompt]]:
+    from k15ray.envs.dataset import located_records
+
     p = Path(path)
-    if p.suffix.lower() in PARQUET_SUFFIXES:
-        records: Iterator[tuple[str, dict[str, Any]]] = _parquet_records(p)
-    else:
-        records = ((f"{p}:{line}", rec) for line, rec in read_jsonl(p))
-    for where, record in records:
+    for where, record in located_records(p):
         yield where, record_to_prompt(record, where, p.parent)
 
 
@@ -95,16 +74,9 @@ def iter_records(path: str | Path) -> Iterator[Prompt]:
 
 def load_records(path: str | Path) -> list[Prompt]:
     """All validated vision prompts of ``path``; duplicate ids are an error naming both places."""
-    prompts: list[Prompt] = []
-    seen: dict[str, str] = {}
-    for where, prompt in _located_prompts(path):
-        if prompt.id in seen:
-            raise ValueError(
-                f"{where}: field 'id': {prompt.id!r} already used at {seen[prompt.id]}; "
-                "prompt ids must be unique"
-            )
-        seen[prompt.id] = where
-        prompts.append(prompt)
+    from k15ray.envs.dataset import unique_prompts
+
+    prompts = unique_prompts(_located_prompts(path))
     if not prompts:
         raise ValueError(f"{path}: holds no records; add one JSON object per line")
     return prompts

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import ray
-import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaForCausalLM
 
 from k15ray.config.rollout import RolloutConfig
 from k15ray.models import build_tokenizer, save_tokenizer
@@ -22,31 +22,20 @@ GREEDY = SamplingParams(temperature=0.0, stop_token_ids=(-1,), detect_repeats=Fa
 """Greedy decoding that never stops early (no token has id -1): every result has its full budget."""
 
 
-def write_model(out_dir: Path, seed: int) -> Path:
-    tok = build_tokenizer()
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        max_position_embeddings=512,
-        tie_word_embeddings=True,
-        initializer_range=0.3,  # varied greedy outputs, so different weights give different tokens
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-    )
-    torch.manual_seed(seed)
-    LlamaForCausalLM(config).save_pretrained(str(out_dir))
-    save_tokenizer(tok, out_dir)
+def write_model(tiny_llama: Callable[..., LlamaForCausalLM], out_dir: Path, seed: int) -> Path:
+    """The conftest ``tiny_llama`` of ``seed`` (different seeds give different greedy tokens)
+    saved with its tokenizer as a Hugging Face directory."""
+    tiny_llama(seed).save_pretrained(str(out_dir))
+    save_tokenizer(build_tokenizer(), out_dir)
     return out_dir
 
 
 @pytest.fixture(scope="module")
-def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def model_dirs(
+    tmp_path_factory: pytest.TempPathFactory, tiny_llama: Callable[..., LlamaForCausalLM]
+) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("rollout_actor")
-    return write_model(root / "a", seed=0), write_model(root / "b", seed=1)
+    return write_model(tiny_llama, root / "a", seed=0), write_model(tiny_llama, root / "b", seed=1)
 
 
 @pytest.fixture(scope="module")

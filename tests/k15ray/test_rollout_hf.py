@@ -3,43 +3,28 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaForCausalLM
 
 from k15ray.config.repeat import RepeatConfig
 from k15ray.models import build_tokenizer, create_model
 from k15ray.rollout.hf import HFBackend, sample_tokens
 from k15ray.types import GenerationRequest, RolloutBackend, SamplingParams
 
+TinyLlama = Callable[..., LlamaForCausalLM]
+"""The ``tiny_llama`` fixture of tests/conftest.py: ``tiny_llama(seed=0, vocab_size=None)``."""
+
 GREEDY = SamplingParams(temperature=0.0, stop_token_ids=(-1,), detect_repeats=False)
 """Greedy decoding that never stops early: no token has id -1."""
 
 
-def tiny_model(seed: int = 0, vocab_size: int | None = None) -> LlamaForCausalLM:
-    tok = build_tokenizer()
-    config = LlamaConfig(
-        vocab_size=vocab_size or len(tok),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        max_position_embeddings=512,
-        tie_word_embeddings=True,
-        initializer_range=0.3,  # large random weights: varied greedy outputs, not one repeated token
-        pad_token_id=tok.pad_token_id,
-        eos_token_id=tok.eos_token_id,
-    )
-    torch.manual_seed(seed)
-    return LlamaForCausalLM(config).eval()
-
-
 @pytest.fixture(scope="module")
-def backend() -> HFBackend:
-    return HFBackend(tiny_model(), build_tokenizer(), max_batch_size=8)
+def backend(tiny_llama: TinyLlama) -> HFBackend:
+    return HFBackend(tiny_llama(), build_tokenizer(), max_batch_size=8)
 
 
 def req(rid: str, token_ids: list[int] | tuple[int, ...], budget: int) -> GenerationRequest:
@@ -115,9 +100,9 @@ def test_stop_token_ends_a_sample_and_is_kept(backend: HFBackend) -> None:
     assert res.token_ids == free[: first + 1]  # the stop token is part of the sample
 
 
-def test_default_stop_token_is_the_tokenizers_eos() -> None:
+def test_default_stop_token_is_the_tokenizers_eos(tiny_llama: TinyLlama) -> None:
     tok = build_tokenizer()
-    model = tiny_model()
+    model = tiny_llama()
     free = HFBackend(model, tok).generate([req("a", PROMPTS[0], 20)], GREEDY)[0].token_ids
     first = free.index(free[6])
 
@@ -159,12 +144,12 @@ def test_sample_tokens_greedy_and_nucleus() -> None:
         sample_tokens(logits, 1.0, 0.0)
 
 
-def test_repeat_detection_stops_a_loop() -> None:
+def test_repeat_detection_stops_a_loop(tiny_llama: TinyLlama) -> None:
     """A model that always predicts its input token loops with period 1 from the first new token.
     RepeatConfig(max_period=8, min_repeats=4, min_tokens=12): a period-1 tail of n tokens has
     L = n, caught once L >= max(1 * 4, 12) = 12, i.e. at the 12th new token."""
     vocab = 32
-    model = tiny_model(vocab_size=vocab)
+    model = tiny_llama(vocab_size=vocab)
     with torch.no_grad():
         q, _ = torch.linalg.qr(torch.randn(64, vocab))  # (64, 32) orthonormal columns
         model.model.embed_tokens.weight.copy_(4.0 * q.T)  # logits = c * e_t . E^T peak at t
@@ -181,8 +166,8 @@ def test_repeat_detection_stops_a_loop() -> None:
     assert (free.finish_reason, len(free.token_ids)) == ("length", 40)
 
 
-def test_update_weights_is_versioned_and_changes_outputs() -> None:
-    model_a, model_b = tiny_model(seed=0), tiny_model(seed=1)
+def test_update_weights_is_versioned_and_changes_outputs(tiny_llama: TinyLlama) -> None:
+    model_a, model_b = tiny_llama(seed=0), tiny_llama(seed=1)
     backend = HFBackend(model_a, build_tokenizer())
     before = backend.generate([req("a", PROMPTS[0], 12)], GREEDY)[0]
     with pytest.raises(ValueError, match="must increase"):
@@ -190,7 +175,7 @@ def test_update_weights_is_versioned_and_changes_outputs() -> None:
     state = {k: v for k, v in model_b.state_dict().items() if k != "lm_head.weight"}  # tied
     backend.update_weights(state, version=3)
     after = backend.generate([req("a", PROMPTS[0], 12)], GREEDY)[0]
-    expected = HFBackend(tiny_model(seed=1), build_tokenizer()).generate(
+    expected = HFBackend(tiny_llama(seed=1), build_tokenizer()).generate(
         [req("a", PROMPTS[0], 12)], GREEDY
     )[0]
     assert (before.policy_version, after.policy_version, backend.policy_version) == (0, 3, 3)
@@ -218,8 +203,8 @@ def test_bad_requests_say_what_to_fix(backend: HFBackend) -> None:
         HFBackend(backend.model, backend.tokenizer, max_batch_size=0)
 
 
-def test_generate_leaves_the_models_mode_alone() -> None:
+def test_generate_leaves_the_models_mode_alone(tiny_llama: TinyLlama) -> None:
     """Evaluation during training hands the training model in: it must stay in training mode."""
-    model = tiny_model().train()
+    model = tiny_llama().train()
     HFBackend(model, build_tokenizer()).generate([req("a", PROMPTS[0], 3)], GREEDY)
     assert model.training
