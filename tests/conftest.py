@@ -26,6 +26,15 @@ _SCRATCH = _SESSION_TMP / "tmp"
 _SCRATCH.mkdir()
 os.environ["TMPDIR"] = str(_SCRATCH)
 tempfile.tempdir = str(_SCRATCH)
+# Ray's own files (sessions, sockets, logs), also of Ray runtimes that commands started by the tests
+# bring up: a short directory (AF_UNIX socket paths are limited to 107 bytes), removed at the end.
+_RAY_TMP = tempfile.mkdtemp(prefix="k15r-", dir="/tmp")
+os.environ["RAY_TMPDIR"] = _RAY_TMP
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_RAY_TMP, ignore_errors=True)
+    shutil.rmtree(_SESSION_TMP, ignore_errors=True)
 
 
 def _has_gpu() -> bool:
@@ -56,21 +65,16 @@ def ray_session(session_tmp: Path) -> Iterator[None]:
     """One Ray runtime for the whole test session (2 CPUs, no dashboard, temp dir for logs)."""
     import ray
 
-    ray_tmp = ""
     if not ray.is_initialized():
-        # Ray's socket paths must stay short (AF_UNIX limit), so a short dir under /tmp.
-        ray_tmp = tempfile.mkdtemp(prefix="k15r-", dir="/tmp")
         ray.init(
             num_cpus=2,
             include_dashboard=False,
-            _temp_dir=ray_tmp,
+            _temp_dir=str(Path(_RAY_TMP) / "ray"),
             log_to_driver=False,
             runtime_env={"env_vars": {"HF_HUB_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0"}},
         )
     yield
     ray.shutdown()
-    if ray_tmp:
-        shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

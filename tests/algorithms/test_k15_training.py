@@ -7,6 +7,7 @@ Smoke test in the style of TRL's: after an update, every parameter of the policy
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,3 +64,23 @@ def test_metrics_are_namespaced_and_complete(trained: tuple[K15, dict, list[dict
     assert 0.0 <= result[M.REWARD_MEAN] <= 1.0  # digit fraction, no penalties configured
     # the first step of an iteration starts at pi_ref: the tau term only acts on later steps
     assert result[M.LOSS_TAU] >= 0.0
+
+
+def test_learning_happens_on_the_toy_env(ray_session: None, tmp_path: Path) -> None:
+    """Mirror descent raises the toy reward (fraction of digits) of a random tiny model.
+
+    Measured: 0.10 -> 0.61 over 15 iterations (lr 1e-3); asserted: the mean of the last 3 of 12
+    iterations beats the first 3 by >= 0.1.
+    """
+    config = small_config(tiny_model(tmp_path / "m"), tmp_path / "logs", env=register_toy_env())
+    config.k15_rollouts(
+        rollout={"num_workers": 1, "samples_per_prompt": 8},
+        partial_rollout={"budget_tokens": 24, "max_response_tokens": 24},
+    )
+    config.k15_training(learner={"prompts_per_iteration": 6, "num_minibatches": 2, "lr": 1e-3})
+    algo = config.build_algo()
+    try:
+        rewards = [algo.train()[M.REWARD_MEAN] for _ in range(12)]
+    finally:
+        algo.stop()
+    assert np.mean(rewards[-3:]) >= np.mean(rewards[:3]) + 0.1, rewards
