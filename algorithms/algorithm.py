@@ -42,7 +42,13 @@ from k15ray.algorithms import metrics as M
 from k15ray.algorithms.config import K15Config
 from k15ray.algorithms.learner import REFERENCE_TOKEN_LOGP
 from k15ray.algorithms.rollout_phase import RolloutPhase
-from k15ray.algorithms.train_batch import build_batch, minibatches
+from k15ray.algorithms.train_batch import (
+    CURRENT_VERSION_MASK,
+    ROLLOUT_TOKEN_LOGP,
+    build_batch,
+    minibatches,
+    rollout_logp_gap,
+)
 
 K15_STATE = "k15"
 POLICY_DIR = "policy"
@@ -66,7 +72,10 @@ class K15(Algorithm):
         base: Any = super().default_resource_request(config)
         cfg = cls.get_default_config().update_from_dict(config)
         rollout = cfg.section("k15_rollout")
-        actors = [{"CPU": float(rollout.num_cpus_per_worker)} for _ in range(rollout.num_workers)]
+        actors = [
+            {"CPU": float(rollout.num_cpus_per_worker), "GPU": float(rollout.num_gpus_per_worker)}
+            for _ in range(0 if rollout.colocate else rollout.num_workers)  # colocated: no actors
+        ]
         return PlacementGroupFactory(bundles=list(base.bundles) + actors, strategy=cfg.placement_strategy)
 
     # ------------------------------------------------------------------ setup / teardown
@@ -120,6 +129,7 @@ class K15(Algorithm):
         values: dict[str, float] = {}
         groups, rollout_values = self._rollout.collect(iteration, self._policy_version)
         values.update(rollout_values)
+        self._rollout.sleep()  # colocated: the engine frees the GPU while the learner trains
         if groups:
             values.update(self._learn(groups))
             values.update(self._sync_weights())
@@ -150,6 +160,9 @@ class K15(Algorithm):
             self._on_learner(lambda learner: learner.reset_optimizer())
         t0 = time.perf_counter()
         batch[REFERENCE_TOKEN_LOGP] = self._on_learner(lambda learner: learner.reference_logprobs(batch))
+        gap_mean, gap_max = rollout_logp_gap(batch, batch[REFERENCE_TOKEN_LOGP])
+        for key in (ROLLOUT_TOKEN_LOGP, CURRENT_VERSION_MASK):
+            del batch[key]
         t1 = time.perf_counter()
         group: Any = self.learner_group
         metrics: Any = self.metrics
@@ -172,6 +185,8 @@ class K15(Algorithm):
             M.LOSS_LOG_RATIO_MAX_ABS: M.mean_of(stats, "log_ratio_max_abs"),
             M.LOSS_GRAD_NORM: M.mean_of(stats, "grad_norm"),
             M.LOSS_OPTIMIZER_STEPS: float(steps),
+            M.LOSS_ROLLOUT_LOGP_GAP_MEAN: gap_mean,
+            M.LOSS_ROLLOUT_LOGP_GAP_MAX: gap_max,
             M.PERF_SECONDS_REFERENCE: t1 - t0,
             M.PERF_SECONDS_LEARNER: t2 - t1,
             M.PERF_LEARNER_TOKENS_PER_S: tokens * cfg.num_epochs / max(t2 - t1, 1e-9),
@@ -180,7 +195,9 @@ class K15(Algorithm):
     def _sync_weights(self) -> dict[str, float]:
         """Publish the learner's weights to the rollout actors as version v+1 (object store)."""
         t0 = time.perf_counter()
-        state = self._on_learner(lambda learner: learner.policy_state_dict())
+        # Colocated: the learner's own (GPU) tensors go straight into the in-process engine.
+        on_device = self._rollout.colocated
+        state = self._on_learner(lambda learner: learner.policy_state_dict(on_device=on_device))
         self._policy_version += 1
         self._rollout.update_weights(state, self._policy_version)
         return {M.PERF_SECONDS_WEIGHT_SYNC: time.perf_counter() - t0}
@@ -259,5 +276,6 @@ class K15(Algorithm):
 
     def _push_restored_weights(self) -> None:
         if self._policy_version > self._rollout.actor_version():
-            state = self._on_learner(lambda learner: learner.policy_state_dict())
+            on_device = self._rollout.colocated
+            state = self._on_learner(lambda learner: learner.policy_state_dict(on_device=on_device))
             self._rollout.update_weights(state, self._policy_version)

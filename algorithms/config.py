@@ -69,7 +69,7 @@ class K15Config(AlgorithmConfig):
         config = (
             K15Config()
             .environment("k15/Math-v0", env_config={"num_prompts": 2000})
-            .policy(model_dir="runs/quickstart/sft")
+            .policy(model_dir="runs/quickstart/sft/final")
             .k15_training(mirror_descent=MirrorDescentConfig(tau=0.1))
         )
         algo = config.build_algo()

@@ -137,8 +137,11 @@ class K15Learner(TorchLearner):
         policy.train(was_training)
         return np.concatenate(out, axis=0)
 
-    def policy_state_dict(self) -> dict[str, torch.Tensor]:
-        """The policy's weights as CPU tensors (Hugging Face names), for the rollout actors."""
+    def policy_state_dict(self, on_device: bool = False) -> dict[str, torch.Tensor]:
+        """The policy's weights (Hugging Face names): CPU copies for the rollout actors, or with
+        ``on_device`` the live tensors themselves, for a colocated engine that copies them in place."""
+        if on_device:
+            return {k: v.detach() for k, v in self.policy.state_dict().items()}
         return {k: v.detach().cpu().clone() for k, v in self.policy.state_dict().items()}
 
     def pop_step_stats(self) -> list[dict[str, float]]:

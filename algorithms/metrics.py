@@ -42,6 +42,10 @@ LOSS_LOG_RATIO_MEAN = "loss/log_ratio_mean"
 LOSS_LOG_RATIO_MAX_ABS = "loss/log_ratio_max_abs"
 LOSS_GRAD_NORM = "loss/grad_norm"
 LOSS_OPTIMIZER_STEPS = "loss/optimizer_steps"
+# |log pi_theta_i (learner, recomputed) - log pi (rollout backend)| per token of this version's
+# segments: the two must agree; a gap is a silent bug (precision, sampling, weight sync).
+LOSS_ROLLOUT_LOGP_GAP_MEAN = "loss/rollout_logp_gap_mean"
+LOSS_ROLLOUT_LOGP_GAP_MAX = "loss/rollout_logp_gap_max"
 
 # eval/: held-out evaluation (only on iterations that run it)
 EVAL_PASS_AT_1 = "eval/pass_at_1"

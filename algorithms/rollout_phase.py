@@ -180,6 +180,16 @@ class RolloutPhase:
     def update_weights(self, state_dict: dict[str, Any], version: int) -> None:
         self.pool.update_weights(state_dict, version)
 
+    def sleep(self) -> None:
+        """Colocated pools free the GPU for the training phase (paper 2.6.3); others need not."""
+        sleep = getattr(self.pool, "sleep", None)
+        if callable(sleep):
+            sleep()
+
+    @property
+    def colocated(self) -> bool:
+        return bool(self.rollout_cfg.colocate)
+
     def actor_version(self) -> int:
         return int(self.pool.policy_version)
 
@@ -196,10 +206,13 @@ class RolloutPhase:
 
 
 def _default_pool(config: K15Config) -> Any:
-    """The rollout actors of ``k15ray.rollout.actor`` for ``config``."""
+    """The rollout actors of ``k15ray.rollout.actor`` for ``config``, or with ``rollout.colocate``
+    the backend in this (the learner's) process (``k15ray.rollout.local``)."""
     from k15ray.rollout.actor import RolloutPool
+    from k15ray.rollout.local import LocalRolloutPool
 
-    return RolloutPool(
+    pool_cls = LocalRolloutPool if config.section("k15_rollout").colocate else RolloutPool
+    return pool_cls(
         config.section("k15_rollout"),
         model_dir=config.k15_policy["model_dir"],
         repeat_config=config.section("k15_repeat"),

@@ -141,7 +141,7 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, progress: bool = True)
 
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if not resume and (out / RL_DIR / HISTORY_FILE).exists():
+    if not resume and ((out / RL_DIR / HISTORY_FILE).exists() or (out / RL_DIR / "tune").exists()):
         raise ValueError(
             f"{out / RL_DIR} already holds a run; pass --resume to continue it, or set output_dir elsewhere"
         )
