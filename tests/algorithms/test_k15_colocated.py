@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from k15_testkit import register_toy_env, small_config, tiny_model
+
 from k15ray.algorithms import metrics as M
 from k15ray.rollout.local import LocalRolloutPool
-
-from k15_testkit import register_toy_env, small_config, tiny_model
 
 
 def test_colocated_iteration_trains_syncs_in_place_and_reports_the_logp_gap(
