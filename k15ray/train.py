@@ -139,6 +139,8 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, progress: bool = True)
     """Run the whole job of the module docstring; returns before/after accuracy and paths."""
     from k15ray.train_loop import run_rl, write_curves
 
+    # Absolute from here on: RLlib's checkpoints go through pyarrow, which rejects relative paths.
+    cfg = dataclasses.replace(cfg, output_dir=str(Path(cfg.output_dir).resolve()))
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not resume and ((out / RL_DIR / HISTORY_FILE).exists() or (out / RL_DIR / "tune").exists()):

@@ -24,10 +24,14 @@ run: {{iterations: 1, checkpoint_every: 1}}
 """
 
 
-def test_train_command_then_resume(ray_session: None, tmp_path: Path) -> None:
+def test_train_command_then_resume(
+    ray_session: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A relative output_dir, as in configs/quickstart.yaml (checkpoints need it made absolute).
+    monkeypatch.chdir(tmp_path)
     out = tmp_path / "run"
     config = tmp_path / "tiny.yaml"
-    config.write_text(TINY_RUN.format(out=out))
+    config.write_text(TINY_RUN.format(out="run"))
     runner = CliRunner()
 
     first = runner.invoke(app, ["train", str(config)])
