@@ -65,6 +65,7 @@ class RolloutPhase:
         self.sampler = make_sampler(list(env.prompts), config.section("k15_sampling"), seed)
         self.buffer = PartialRolloutBuffer(config.section("k15_partial_rollout"))
         self._prompt_tokens: dict[str, tuple[int, ...]] = {}
+        self._served: dict[str, Any] = {}  # domain -> ServedReward (reward_backend: serve)
         self.pool = (pool_factory or _default_pool)(config)
 
     # ------------------------------------------------------------------ steps 1-5
@@ -124,12 +125,25 @@ class RolloutPhase:
         scores, correct, not_ok = [], [], 0
         for t in group.trajectories:
             t.response_text = str(self.tokenizer.decode(list(t.response_token_ids), skip_special_tokens=True))
-            result = self.env.score(prompt, t.response_text)
+        for t, result in zip(group.trajectories, self._score(prompt, group.trajectories), strict=True):
             scores.append(float(result.score))
             correct.append(bool(result.correct))
             not_ok += result.status != "ok"
             t.reward_details = {"score": float(result.score), "correct": bool(result.correct), "status": result.status}
         return scores, correct, not_ok
+
+    def _score(self, prompt: Prompt, trajectories: Sequence[Any]) -> list[Any]:
+        """r(x, y, y*) of each trajectory: the env's reward, or the served rewards application
+        (``rollout.reward_backend: serve``; one handle call per group)."""
+        responses = [t.response_text for t in trajectories]
+        if self.rollout_cfg.reward_backend != "serve":
+            return [self.env.score(prompt, r) for r in responses]
+        from k15ray.serve.client import ServedReward
+
+        kind = prompt.domain
+        if kind not in self._served:
+            self._served[kind] = ServedReward(kind, app_name=self.rollout_cfg.reward_app)
+        return self._served[kind].score_batch([prompt] * len(responses), responses)
 
     def _score_groups(self, groups: Sequence[Group], iteration: int) -> dict[str, float]:
         """Scores, then per-group shaping: length penalty (2.3.3) and repeat penalty (2.6.2)."""
