@@ -195,11 +195,8 @@ class K15(Algorithm):
     def _sync_weights(self) -> dict[str, float]:
         """Publish the learner's weights to the rollout actors as version v+1 (object store)."""
         t0 = time.perf_counter()
-        # Colocated: the learner's own (GPU) tensors go straight into the in-process engine.
-        on_device = self._rollout.colocated
-        state = self._on_learner(lambda learner: learner.policy_state_dict(on_device=on_device))
         self._policy_version += 1
-        self._rollout.update_weights(state, self._policy_version)
+        self._push_weights()
         return {M.PERF_SECONDS_WEIGHT_SYNC: time.perf_counter() - t0}
 
     def _maybe_evaluate(self, completed: int) -> dict[str, float]:
@@ -276,6 +273,13 @@ class K15(Algorithm):
 
     def _push_restored_weights(self) -> None:
         if self._policy_version > self._rollout.actor_version():
-            on_device = self._rollout.colocated
-            state = self._on_learner(lambda learner: learner.policy_state_dict(on_device=on_device))
-            self._rollout.update_weights(state, self._policy_version)
+            self._push_weights()
+
+    def _push_weights(self) -> None:
+        """Load the learner's weights into the rollout pool as ``self._policy_version``.
+
+        Colocated, the learner's own (GPU) tensors go straight into the in-process engine;
+        otherwise CPU copies travel through the object store."""
+        on_device = self._rollout.colocated
+        state = self._on_learner(lambda learner: learner.policy_state_dict(on_device=on_device))
+        self._rollout.update_weights(state, self._policy_version)

@@ -59,11 +59,8 @@ def _run_mode(
                 target_of[(f"p{next_prompt}", j)] = n
             next_prompt += 1
         requests += buffer.new_requests(new_ids, new_tokens, K)
-        # Each trajectory may not run past its target length (ids are "<group>:<sample>:<segments>").
-        trajs = {}
-        for r in requests:
-            gid, j, _ = (int(x) for x in r.request_id.split(":"))
-            trajs[r.request_id] = buffer.groups[gid].trajectories[j]
+        # Each trajectory may not run past its target length.
+        trajs = {r.request_id: buffer.trajectory(r.request_id) for r in requests}
         capped = []
         for r in requests:
             t = trajs[r.request_id]

@@ -127,6 +127,10 @@ class PartialRolloutBuffer:
             raise ValueError(f"result {request_id!r} is stale: that segment was already applied")
         return group, traj
 
+    def trajectory(self, request_id: str) -> Trajectory:
+        """The unfinished trajectory that request ``request_id`` continues (ValueError if none)."""
+        return self._lookup(request_id)[1]
+
     def apply_results(self, results: Sequence[GenerationResult]) -> RolloutUpdate:
         """Append one Segment per result, set finish reasons, and hand out complete groups."""
         update = RolloutUpdate()
