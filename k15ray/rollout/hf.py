@@ -248,7 +248,8 @@ class HFBackend:
                 raise ValueError(f"request {r.request_id!r} has no token ids; give it the prompt")
             if r.max_new_tokens < 0:
                 raise ValueError(f"request {r.request_id!r}: max_new_tokens must be >= 0")
-        stop_ids = frozenset(params.stop_token_ids or self.default_stop_ids)
+        # ignore_eos: exactly max_new_tokens per request (SamplingParams), as vLLM does
+        stop_ids = frozenset() if params.ignore_eos else frozenset(params.stop_token_ids or self.default_stop_ids)
         rows: list[_Row | None] = [None] * len(requests)
         todo = sorted(
             (i for i, r in enumerate(requests) if r.max_new_tokens > 0),

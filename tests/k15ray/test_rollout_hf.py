@@ -208,3 +208,23 @@ def test_generate_leaves_the_models_mode_alone(tiny_llama: TinyLlama) -> None:
     model = tiny_llama().train()
     HFBackend(model, build_tokenizer()).generate([req("a", PROMPTS[0], 3)], GREEDY)
     assert model.training
+
+
+def test_ignore_eos_generates_exactly_max_new_tokens(tiny_llama) -> None:  # type: ignore[no-untyped-def]
+    from k15ray.models import build_tokenizer
+    from k15ray.rollout.hf import HFBackend
+    from k15ray.types import GenerationRequest, SamplingParams
+
+    model, tokenizer = tiny_llama(), build_tokenizer()
+    backend = HFBackend(model, tokenizer)
+    request = GenerationRequest("r", (3, 4, 5), 40)
+    eos = int(tokenizer.eos_token_id)
+    # Every token counts as a stop token, so without ignore_eos generation ends after one token.
+    stop_all = tuple(range(model.config.vocab_size))
+    (stopped,) = backend.generate([request], SamplingParams(stop_token_ids=stop_all, seed=0, detect_repeats=False))
+    assert len(stopped.token_ids) == 1 and stopped.finish_reason == "stop"
+    (forced,) = backend.generate(
+        [request], SamplingParams(stop_token_ids=stop_all, seed=0, detect_repeats=False, ignore_eos=True)
+    )
+    assert len(forced.token_ids) == 40 and forced.finish_reason == "length"
+    assert eos in stop_all
