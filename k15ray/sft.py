@@ -18,6 +18,11 @@ Checkpoints are Hugging Face directories ``out_dir/checkpoint-STEP`` (model, tok
 ``out_dir`` resumes from the newest one (weights, optimizer, step, elapsed time; the data order
 is a function of the step, so it continues where it stopped). An interrupted run (Ctrl-C) saves a
 checkpoint first. The final model is ``out_dir/final``.
+
+With ``eval_data``, ``eval_every_steps`` and ``stop_at_accuracy``, the greedy accuracy on the first
+``eval_num_prompts`` prompts of ``eval_data`` is checked every ``eval_every_steps`` steps (logged as
+``eval_greedy_accuracy``) and training stops once it reaches ``stop_at_accuracy``: the quick-start
+stops its warm-up early on purpose, at a model that solves some problems, so that RL has room.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import math
 import random
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +184,27 @@ def _train_step(
     return total, n_tokens
 
 
+AccuracyFn = Callable[[Any, Any], float]  # (model, tokenizer) -> greedy accuracy in [0, 1]
+
+
+def greedy_accuracy_fn(config: SFTConfig) -> AccuracyFn:
+    """The default check: greedy accuracy on the first ``eval_num_prompts`` prompts of ``eval_data``
+    (``k15ray.evaluation.evaluate``, the env's reward)."""
+    from k15ray.envs.dataset import load_prompts
+    from k15ray.evaluation import evaluate
+
+    prompts = load_prompts(config.eval_data)[: config.eval_num_prompts]
+    if not prompts:
+        raise ValueError(f"eval_data {config.eval_data}: no prompts; give a prompt file with answers")
+
+    def accuracy(model: Any, tokenizer: Any) -> float:
+        report = evaluate(model, tokenizer, prompts, k=0, max_new_tokens=config.eval_max_new_tokens,
+                          batch_size=len(prompts))
+        return float(report.greedy_accuracy or 0.0)
+
+    return accuracy
+
+
 def _stop(config: SFTConfig, step: int, elapsed_s: float, epochs: float) -> bool:
     return bool(
         (config.max_steps and step >= config.max_steps)
@@ -214,8 +241,11 @@ def _save_due(config: SFTConfig, state: dict[str, Any], last_save_s: float) -> b
     return bool(by_steps or by_time)
 
 
-def train_sft(config: SFTConfig, progress: bool = True) -> Path:
-    """Run (or resume) SFT as configured; returns the final model directory ``out_dir/final``."""
+def train_sft(config: SFTConfig, progress: bool = True, accuracy_fn: AccuracyFn | None = None) -> Path:
+    """Run (or resume) SFT as configured; returns the final model directory ``out_dir/final``.
+
+    ``accuracy_fn(model, tokenizer) -> float`` replaces the default accuracy check (greedy accuracy
+    on ``eval_data``) used with ``eval_every_steps``."""
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     out_dir = Path(config.out_dir)
@@ -226,6 +256,8 @@ def train_sft(config: SFTConfig, progress: bool = True) -> Path:
     step_tokens = config.batch_size * config.grad_accum * config.seq_len
     bar = tqdm(total=config.max_steps or None, initial=state["step"], disable=not progress, desc="sft")
     last_save_s = state["elapsed_s"]
+    if config.eval_every_steps and accuracy_fn is None:
+        accuracy_fn = greedy_accuracy_fn(config)
 
     def save() -> None:
         nonlocal last_save_s
@@ -236,7 +268,7 @@ def train_sft(config: SFTConfig, progress: bool = True) -> Path:
     try:
         while True:
             epochs = state["step"] * config.batch_size * config.grad_accum / len(rows)
-            if _stop(config, state["step"], state["elapsed_s"], epochs):
+            if state.get("accuracy_reached") or _stop(config, state["step"], state["elapsed_s"], epochs):
                 break
             t0 = time.perf_counter()
             progress_fraction = run_progress(config, state["step"], state["elapsed_s"], epochs)
@@ -253,6 +285,12 @@ def train_sft(config: SFTConfig, progress: bool = True) -> Path:
                 _log(out_dir, {"step": state["step"], "elapsed_s": round(state["elapsed_s"], 3),
                                "loss": loss, "lr": lr, "response_tokens": n_tokens,
                                "tokens": state["tokens"]})
+            if accuracy_fn is not None and state["step"] % config.eval_every_steps == 0:
+                acc = accuracy_fn(model, tokenizer)
+                model.train()
+                _log(out_dir, {"step": state["step"], "eval_greedy_accuracy": acc})
+                bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}", greedy_acc=f"{acc:.2f}")
+                state["accuracy_reached"] = bool(config.stop_at_accuracy and acc >= config.stop_at_accuracy)
             if _save_due(config, state, last_save_s):
                 save()
     except KeyboardInterrupt:

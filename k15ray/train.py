@@ -64,6 +64,7 @@ def prepare_data(cfg: ExperimentConfig) -> ExperimentConfig:
     if not {"data_path", "prompts"} & set(eval_cfg.env_config):
         eval_cfg = dataclasses.replace(eval_cfg, env_config={**eval_cfg.env_config, "data_path": str(paths["heldout"])})
     sft.setdefault("data", str(paths["sft"]))
+    sft.setdefault("eval_data", str(paths["train"]))  # the accuracy check never sees held-out prompts
     return dataclasses.replace(cfg, env=env, eval=eval_cfg, sft=sft)
 
 

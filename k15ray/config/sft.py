@@ -12,7 +12,9 @@ from k15ray.config.model import ModelConfig
 class SFTConfig:
     """Supervised fine-tuning on long-CoT responses: packing, response-only loss, warm-up + cosine
     decay, gradient accumulation, Hugging Face checkpoints, resume. Training stops at the first of
-    ``max_steps``, ``max_minutes`` and ``max_epochs`` that is set (> 0)."""
+    ``max_steps``, ``max_minutes`` and ``max_epochs`` that is set (> 0), or, with ``eval_data`` and
+    ``stop_at_accuracy``, as soon as the greedy accuracy on ``eval_data`` reaches that value (an SFT
+    warm-up stopped early on purpose, leaving the RL phase something to learn)."""
 
     data: str = doc("SFT JSONL: question|prompt|messages plus solution|response per line", "")
     out_dir: str = doc("where checkpoints, the final model and metrics.jsonl are written", "")
@@ -35,6 +37,15 @@ class SFTConfig:
     keep_checkpoints: int = doc("keep only the newest this many checkpoints (0 = keep all)", 2)
     log_every_steps: int = doc("append a line to metrics.jsonl every this many steps", 10)
     seed: int = doc("seed of the data order and of a preset's initial weights", 0)
+    eval_data: str = doc(
+        "prompt JSONL/Parquet (question + answer) for the greedy-accuracy check; empty = no check", ""
+    )
+    eval_every_steps: int = doc("check the greedy accuracy on eval_data every this many steps (0 = off)", 0)
+    eval_num_prompts: int = doc("prompts of eval_data used by the check (the first N)", 100)
+    eval_max_new_tokens: int = doc("token budget of one greedy answer in the check", 512)
+    stop_at_accuracy: float = doc(
+        "stop once the checked greedy accuracy is >= this (0 = never; e.g. 0.5 to leave RL room)", 0.0
+    )
     num_threads: int = doc("torch CPU threads (0 = torch's default)", 0)
 
     def __post_init__(self) -> None:
@@ -49,13 +60,20 @@ class SFTConfig:
             raise ValueError(f"lr: must be > 0, got {self.lr}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
             raise ValueError(f"min_lr_ratio: must be in [0, 1], got {self.min_lr_ratio}")
-        for name in ("warmup_steps", "max_steps", "save_every_steps", "keep_checkpoints", "num_threads"):
+        for name in ("warmup_steps", "max_steps", "save_every_steps", "keep_checkpoints", "num_threads", "eval_every_steps"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
         for name in ("max_minutes", "max_epochs", "save_every_minutes", "weight_decay", "max_grad_norm"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
-        if self.log_every_steps < 1:
-            raise ValueError(f"log_every_steps: must be >= 1, got {self.log_every_steps}")
+        for name in ("log_every_steps", "eval_num_prompts", "eval_max_new_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.stop_at_accuracy <= 1.0:
+            raise ValueError(f"stop_at_accuracy: must be in [0, 1] (a fraction), got {self.stop_at_accuracy}")
+        if self.eval_every_steps and not self.eval_data:
+            raise ValueError("eval_every_steps is set but eval_data is empty; give a prompt file with answers")
+        if self.stop_at_accuracy and not self.eval_every_steps:
+            raise ValueError("stop_at_accuracy needs eval_every_steps > 0 (how often to check), e.g. 50")
         if not (self.max_steps or self.max_minutes or self.max_epochs):
             raise ValueError("set at least one of max_steps, max_minutes, max_epochs so training stops")

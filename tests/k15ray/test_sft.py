@@ -77,6 +77,49 @@ def test_config_errors() -> None:
         SFTConfig(data="x", out_dir="y")
     with pytest.raises(ValueError, match="lr: must be > 0"):
         SFTConfig(data="x", out_dir="y", max_steps=1, lr=0)
+    with pytest.raises(ValueError, match="stop_at_accuracy needs eval_every_steps"):
+        SFTConfig(data="x", out_dir="y", max_steps=1, eval_data="p.jsonl", stop_at_accuracy=0.5)
+    with pytest.raises(ValueError, match="eval_data is empty"):
+        SFTConfig(data="x", out_dir="y", max_steps=1, eval_every_steps=5)
+    with pytest.raises(ValueError, match=r"stop_at_accuracy: must be in \[0, 1\]"):
+        SFTConfig(data="x", out_dir="y", max_steps=1, eval_data="p", eval_every_steps=5, stop_at_accuracy=50)
+
+
+def _eval_lines(out_dir: Path) -> list[dict[str, float]]:
+    lines = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in lines if "eval_greedy_accuracy" in r]
+
+
+def test_stop_at_accuracy_stops_early_and_stays_stopped(sft_data: Path, tmp_path: Path) -> None:
+    scores = iter([0.1, 0.3, 0.6, 0.9])
+    seen: list[int] = []
+
+    def accuracy(model: torch.nn.Module, tokenizer: object) -> float:
+        seen.append(1)
+        return next(scores)
+
+    cfg = SFTConfig(data=str(sft_data), out_dir=str(tmp_path), seq_len=256, batch_size=2, max_steps=20,
+                    eval_data=str(sft_data), eval_every_steps=2, stop_at_accuracy=0.5, num_threads=1,
+                    save_every_steps=0)
+    final = train_sft(cfg, progress=False, accuracy_fn=accuracy)
+    assert [(r["step"], r["eval_greedy_accuracy"]) for r in _eval_lines(tmp_path)] == [(2, 0.1), (4, 0.3), (6, 0.6)]
+    assert json.loads((final / "trainer_state.json").read_text())["step"] == 6
+    train_sft(cfg, progress=False, accuracy_fn=accuracy)  # a rerun resumes, already stopped: no step
+    assert json.loads((tmp_path / "final" / "trainer_state.json").read_text())["step"] == 6
+    assert len(seen) == 3
+
+
+def test_default_accuracy_check_reads_eval_data(sft_data: Path, tmp_path: Path) -> None:
+    # an untrained model answers nothing right: the check runs on eval_data, logs 0.0, never stops
+    cfg = SFTConfig(data=str(sft_data), out_dir=str(tmp_path / "run"), seq_len=256, batch_size=2,
+                    max_steps=2, eval_data=str(sft_data), eval_every_steps=1, eval_num_prompts=3,
+                    eval_max_new_tokens=4, stop_at_accuracy=0.01, num_threads=1, save_every_steps=0)
+    train_sft(cfg, progress=False)
+    assert [(r["step"], r["eval_greedy_accuracy"]) for r in _eval_lines(tmp_path / "run")] == [(1, 0.0), (2, 0.0)]
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="no prompts"):
+        train_sft(SFTConfig(**{**cfg.__dict__, "eval_data": str(empty), "out_dir": str(tmp_path / "b")}), progress=False)
 
 
 def test_tiny_preset_learns_saves_and_resumes(sft_data: Path, tmp_path: Path) -> None:
