@@ -286,11 +286,9 @@ def train_sft(config: SFTConfig, progress: bool = True, accuracy_fn: AccuracyFn 
                                "loss": loss, "lr": lr, "response_tokens": n_tokens,
                                "tokens": state["tokens"]})
             if accuracy_fn is not None and state["step"] % config.eval_every_steps == 0:
-                acc = accuracy_fn(model, tokenizer)
-                model.train()
-                _log(out_dir, {"step": state["step"], "eval_greedy_accuracy": acc})
-                bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}", greedy_acc=f"{acc:.2f}")
-                state["accuracy_reached"] = bool(config.stop_at_accuracy and acc >= config.stop_at_accuracy)
+                line = _check_accuracy(config, accuracy_fn, model, tokenizer, state, out_dir)
+                if progress:
+                    bar.write(line)
             if _save_due(config, state, last_save_s):
                 save()
     except KeyboardInterrupt:
@@ -304,6 +302,18 @@ def train_sft(config: SFTConfig, progress: bool = True, accuracy_fn: AccuracyFn 
     final = out_dir / "final"
     _save(model, tokenizer, None, state, final)
     return final
+
+
+def _check_accuracy(
+    config: SFTConfig, accuracy_fn: AccuracyFn, model: Any, tokenizer: Any, state: dict[str, Any], out_dir: Path
+) -> str:
+    """Run the accuracy check, log it, mark ``state`` when the target is reached; a progress line."""
+    acc = accuracy_fn(model, tokenizer)
+    model.train()
+    _log(out_dir, {"step": state["step"], "eval_greedy_accuracy": acc})
+    state["accuracy_reached"] = bool(config.stop_at_accuracy and acc >= config.stop_at_accuracy)
+    stop = " (target reached: stopping)" if state["accuracy_reached"] else ""
+    return f"sft step {state['step']}: greedy accuracy {acc:.2f}{stop}"
 
 
 def _log(out_dir: Path, record: dict[str, Any]) -> None:
