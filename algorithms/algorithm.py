@@ -278,8 +278,9 @@ class K15(Algorithm):
     def _push_weights(self) -> None:
         """Load the learner's weights into the rollout pool as ``self._policy_version``.
 
-        Colocated, the learner's own (GPU) tensors go straight into the in-process engine;
+        Colocated, the learner's own (GPU) tensors go straight into the in-process engine; with
+        ``rollout.weight_sync: nccl`` they are broadcast from the learner's GPU to the engines;
         otherwise CPU copies travel through the object store."""
-        on_device = self._rollout.colocated
+        on_device = self._rollout.weights_on_device
         state = self._on_learner(lambda learner: learner.policy_state_dict(on_device=on_device))
         self._rollout.update_weights(state, self._policy_version)

@@ -67,6 +67,7 @@ class RolloutPhase:
         self._prompt_tokens: dict[str, tuple[int, ...]] = {}
         self._served: dict[str, Any] = {}  # domain -> ServedReward (reward_backend: serve)
         self.pool = (pool_factory or _default_pool)(config)
+        self._nccl_sender: Any = None  # k15ray.rollout.nccl_sync.NcclWeightSender (weight_sync: nccl)
 
     # ------------------------------------------------------------------ steps 1-5
     def _encode(self, prompt: Prompt) -> tuple[int, ...]:
@@ -191,8 +192,25 @@ class RolloutPhase:
         return {}
 
     # ------------------------------------------------------------------ actors
+    @property
+    def weights_on_device(self) -> bool:
+        """Whether the pool takes the learner's live (GPU) tensors: colocated or NCCL."""
+        return self.colocated or self.rollout_cfg.weight_sync == "nccl"
+
     def update_weights(self, state_dict: dict[str, Any], version: int) -> None:
-        self.pool.update_weights(state_dict, version)
+        if self.rollout_cfg.weight_sync != "nccl":
+            self.pool.update_weights(state_dict, version)
+            return
+        if self._nccl_sender is None:  # one NCCL group of the learner's GPU and the engines
+            device = str(next(iter(state_dict.values())).device)
+            self._nccl_sender = self.pool.init_nccl(device)
+        try:
+            self.pool.update_weights_nccl(self._nccl_sender, state_dict, version)
+        except RuntimeError as err:  # an actor was replaced since: rebuild the group, once
+            if "init_nccl" not in str(err):
+                raise
+            self._nccl_sender = None
+            self.update_weights(state_dict, version)
 
     def sleep(self) -> None:
         """Colocated pools free the GPU for the training phase (paper 2.6.3); others need not."""

@@ -9,6 +9,7 @@ from k15ray.config import doc
 
 BackendName = Literal["hf", "vllm"]
 BACKENDS: tuple[str, ...] = ("hf", "vllm")
+WEIGHT_SYNCS: tuple[str, ...] = ("object_store", "nccl")
 DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
 
 
@@ -58,6 +59,11 @@ class RolloutConfig:
         "vllm: fraction of the GPU its engine may take (leave room for the learner when colocated)",
         0.5,
     )
+    weight_sync: str = doc(
+        "how new weights reach separate rollout actors: object_store (any backend, via host memory) "
+        "or nccl (vllm actors on GPUs of their own, broadcast from the learner's GPU)",
+        "object_store",
+    )
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -94,6 +100,14 @@ class RolloutConfig:
         if not 0 < self.gpu_memory_utilization < 1:
             raise ValueError(
                 f"gpu_memory_utilization: must be in (0, 1), got {self.gpu_memory_utilization}"
+            )
+        if self.weight_sync not in WEIGHT_SYNCS:
+            raise ValueError(f"weight_sync: {self.weight_sync!r} is not one of {list(WEIGHT_SYNCS)}")
+        if self.weight_sync == "nccl" and (self.backend != "vllm" or self.colocate):
+            raise ValueError(
+                "weight_sync: nccl needs backend: vllm with colocate: false (actors on GPUs of their "
+                "own); a colocated engine already takes the learner's GPU tensors in place, and the hf "
+                "backend uses object_store"
             )
         if self.max_worker_restarts < 0:
             raise ValueError(f"max_worker_restarts: must be >= 0, got {self.max_worker_restarts}")

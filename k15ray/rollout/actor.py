@@ -12,7 +12,9 @@ central master coordinates them. Here:
   mid-call (``ray.exceptions.RayActorError``) it starts a replacement, which loads the latest
   published weights, and re-runs that actor's requests, so no prompt is lost;
 * ``update_weights`` publishes the learner's state dict once to the object store and pushes the
-  versioned reference to every actor (``k15ray.rollout.weight_sync``), then checks the versions.
+  versioned reference to every actor (``k15ray.rollout.weight_sync``), then checks the versions;
+  with vLLM actors on GPUs of their own, ``init_nccl`` + ``update_weights_nccl`` broadcast the
+  learner's GPU tensors to the engines through NCCL instead (``k15ray.rollout.nccl_sync``).
 
 Requests sample from per-request random streams (``k15ray.rollout.hf.request_seed``), so the split
 across actors and a re-run on a replacement do not change what is drawn.
@@ -28,6 +30,7 @@ from typing import Any
 
 from k15ray.config.repeat import RepeatConfig
 from k15ray.config.rollout import BACKENDS, RolloutConfig
+from k15ray.rollout.nccl_sync import NcclWeightSender, broadcast_to_actors, connect_actors
 from k15ray.rollout.weight_sync import WeightsRef, WeightSync, check_versions, fetch
 from k15ray.types import GenerationRequest, GenerationResult, RolloutBackend, SamplingParams
 
@@ -143,6 +146,36 @@ class RolloutWorker:
         """The actor's process id (a replacement has a new one)."""
         return os.getpid()
 
+    def _vllm(self) -> Any:
+        from k15ray.rollout.vllm import VLLMBackend
+
+        if not isinstance(self.backend, VLLMBackend):
+            raise ValueError(
+                f"NCCL weight sync needs rollout backend 'vllm', this actor runs "
+                f"{type(self.backend).__name__}: use update_weights (object store) instead"
+            )
+        return self.backend
+
+    def init_nccl(self, host: str, port: int, rank: int, world_size: int) -> list[int]:
+        """Join the learner's NCCL group (``k15ray.rollout.nccl_sync``) from rank ``rank``."""
+        return list(self._vllm().init_nccl(host, port, rank, world_size))
+
+    def receive_weights(self, metadata: Mapping[str, Any], version: int) -> int:
+        """Receive one NCCL broadcast (``PackedLayout.to_wire()``) as weights ``version``; returns
+        the version now held."""
+        self._vllm().receive_weights(metadata, version)
+        return self.backend.policy_version
+
+    def param_checksum(self) -> tuple[float, float, int]:
+        """(sum, sum of squares, count) of the engine's parameters (vllm backend)."""
+        return self._vllm().param_checksum()
+
+    def gpu_ids(self) -> list[str]:
+        """The GPUs Ray gave this actor (physical ids)."""
+        import ray
+
+        return [str(g) for g in ray.get_runtime_context().get_accelerator_ids().get("GPU", [])]
+
 
 class RolloutPool:
     """``config.num_workers`` rollout actors behind one ``generate`` that loses no request.
@@ -172,6 +205,7 @@ class RolloutPool:
         self.sync = WeightSync()
         self.num_replacements = 0
         self.workers: list[Any] = [self._start() for _ in range(self.config.num_workers)]
+        self._nccl_workers: list[Any] = []  # the actors of the NCCL group (init_nccl)
 
     def _start(self) -> Any:
         import ray
@@ -262,6 +296,52 @@ class RolloutPool:
             except RayActorError:
                 self._replace(i, restarts)  # the replacement loads ``ref`` as it starts
         check_versions(self.policy_versions(), ref.version)
+
+    def _check_nccl_backend(self) -> None:
+        if self.config.backend != "vllm":
+            raise ValueError(
+                f"NCCL weight sync needs rollout.backend: vllm (engines on GPUs of their own), got "
+                f"{self.config.backend!r}: use update_weights (object store) instead"
+            )
+
+    def init_nccl(
+        self,
+        device: str = "cuda:0",
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        max_bucket_bytes: int | None = None,
+    ) -> NcclWeightSender:
+        """Build the NCCL group of the learner (rank 0, on ``device`` of this process) and the
+        actors (rank 1 + i); returns the sender for ``update_weights_nccl``. Call it again after
+        an actor was replaced (a replacement is not in the group)."""
+        self._check_nccl_backend()
+        sender = connect_actors(
+            self.workers, device, host=host, port=port, max_bucket_bytes=max_bucket_bytes
+        )
+        self._nccl_workers = list(self.workers)
+        return sender
+
+    def update_weights_nccl(
+        self,
+        sender: NcclWeightSender,
+        state_dict: Mapping[str, Any],
+        version: int,
+        timeout_s: float = 600.0,
+    ) -> None:
+        """Broadcast ``state_dict`` (on the learner's GPU) into every actor's engine as weights
+        ``version`` (``nccl_sync.broadcast_to_actors``), then check the versions."""
+        self._check_nccl_backend()
+        if self._nccl_workers != self.workers:
+            raise RuntimeError(
+                "the rollout actors are not those of the NCCL group: call "
+                "sender = pool.init_nccl(device) first (again, after an actor was replaced)"
+            )
+        held = self.policy_versions()  # checked here: a receive that raised would hang the sender
+        if version <= max(held):
+            raise ValueError(f"weight version must increase: the actors hold {held}, got {version}")
+        reported = broadcast_to_actors(self.workers, sender, state_dict, version, timeout_s)
+        check_versions(reported, version)
 
     def policy_versions(self) -> list[int]:
         """The weight version each actor holds (replacing dead actors first)."""

@@ -27,6 +27,7 @@ from typing import Any
 
 from k15ray.config.repeat import RepeatConfig
 from k15ray.rollout.hf import request_seed
+from k15ray.rollout.nccl_sync import NCCL_EXTENSION
 from k15ray.rollout.repeat import first_loop_end
 from k15ray.types import BackendFinish, GenerationRequest, GenerationResult, SamplingParams
 
@@ -90,6 +91,8 @@ class VLLMBackend:
                 "the vLLM backend needs vLLM on a GPU machine: pip install 'k15ray[vllm]', "
                 "or use rollout backend 'hf'"
             ) from err
+        # The NCCL weight-sync methods (k15ray.rollout.nccl_sync) join the engine's workers.
+        engine_kwargs.setdefault("worker_extension_cls", NCCL_EXTENSION)
         self._llm = LLM(
             model=str(model_dir),
             gpu_memory_utilization=gpu_memory_utilization,
@@ -227,6 +230,35 @@ class VLLMBackend:
         self._llm.reset_prefix_cache()
         self._weights_valid = True
         self._version = version
+
+    def init_nccl(self, host: str, port: int, rank_offset: int, world_size: int) -> list[int]:
+        """Join the learner's NCCL weight-sync group (``k15ray.rollout.nccl_sync``); each engine
+        worker takes rank ``rank_offset + its rank``. Returns those ranks. Blocks until the whole
+        group has joined."""
+        ranks = self._llm.collective_rpc(
+            "k15_init_nccl", args=(host, port, rank_offset, world_size)
+        )
+        return [int(r) for r in ranks]
+
+    def receive_weights(self, layout_wire: Mapping[str, Any], version: int) -> None:
+        """Receive the learner's next NCCL broadcast (``PackedLayout.to_wire()`` form) into the
+        engine in place and set the policy version; blocks until the broadcast completes."""
+        if version <= self._version:
+            raise ValueError(
+                f"weight version {version} is not newer than the loaded version {self._version}; "
+                "versions must increase with every update"
+            )
+        if self._asleep:
+            self.wake()
+        self._llm.collective_rpc("k15_receive_weights", args=(dict(layout_wire),))
+        self._llm.reset_prefix_cache()  # cached prefixes were computed with the old weights
+        self._weights_valid = True
+        self._version = version
+
+    def param_checksum(self) -> tuple[float, float, int]:
+        """(sum, sum of squares, count) of the engine's parameters (first worker), in float64."""
+        total, squares, count = self._llm.collective_rpc("k15_checksum")[0]
+        return float(total), float(squares), int(count)
 
     def sleep(self) -> None:
         """Free the engine's GPU memory for the training phase (paper 2.6.3)."""
