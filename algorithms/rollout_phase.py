@@ -66,6 +66,11 @@ class RolloutPhase:
         self.buffer = PartialRolloutBuffer(config.section("k15_partial_rollout"))
         self._prompt_tokens: dict[str, tuple[int, ...]] = {}
         self._served: dict[str, Any] = {}  # domain -> ServedReward (reward_backend: serve)
+        self._gpu_holder: Any = None  # weight_sync: nccl: the learner's GPU, kept from the actors
+        if self.rollout_cfg.weight_sync == "nccl" and pool_factory is None:
+            from k15ray.rollout.nccl_sync import reserve_learner_gpu
+
+            self._gpu_holder = reserve_learner_gpu()
         self.pool = (pool_factory or _default_pool)(config)
         self._nccl_sender: Any = None  # k15ray.rollout.nccl_sync.NcclWeightSender (weight_sync: nccl)
 

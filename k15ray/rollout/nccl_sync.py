@@ -279,6 +279,48 @@ class NcclWeightSender:
         return layout
 
 
+def _physical_gpu(index: int) -> str:
+    """The physical id of this process's ``cuda:index`` (``CUDA_VISIBLE_DEVICES`` maps them)."""
+    import os
+
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return visible.split(",")[index].strip() if visible else str(index)
+
+
+def reserve_learner_gpu(device_index: int = 0) -> Any:
+    """Keep Ray from giving the learner's GPU to a rollout actor; returns the holder (keep it).
+
+    NCCL needs every rank on a GPU of its own. Under Tune the trial's placement group already
+    holds the learner's GPU (``ray.get_gpu_ids()`` is not empty there) and None is returned. A
+    plain driver process holds no Ray GPU, so Ray would hand its ``cuda:device_index`` to the first
+    actor: a one-GPU actor started before the rollout actors takes it instead (Ray hands out the
+    lowest free GPU id), and a ``ValueError`` says what to do if it got another one."""
+    import ray
+
+    if ray.get_gpu_ids():
+        return None
+    holder: Any = ray.remote(num_gpus=1, num_cpus=0)(_GpuHolder).remote()
+    held = [str(g) for g in ray.get(holder.gpu_ids.remote())]
+    wanted = _physical_gpu(device_index)
+    if held != [wanted]:
+        ray.kill(holder)
+        raise ValueError(
+            f"rollout.weight_sync: nccl: the learner uses GPU {wanted} but Ray would hand out GPU "
+            f"{held} first; run under Tune (run.use_tune: true), whose placement group reserves the "
+            "learner's GPU, or set CUDA_VISIBLE_DEVICES so the learner's GPU comes first"
+        )
+    return holder
+
+
+class _GpuHolder:
+    """A Ray actor that only holds a GPU (``reserve_learner_gpu``)."""
+
+    def gpu_ids(self) -> list[str]:
+        import ray
+
+        return [str(g) for g in ray.get_runtime_context().get_accelerator_ids().get("GPU", [])]
+
+
 def connect_actors(
     actors: Sequence[Any],
     device: torch.device | str = "cuda:0",
