@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import torch
 
-from k15ray.rollout.nccl_sync import (
-    NcclWeightSender,
+from k15ray.rollout.nccl_sync import NcclWeightSender
+from k15ray.rollout.weight_layout import (
     PackedLayout,
     TensorSlot,
     pack_state,
