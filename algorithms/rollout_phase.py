@@ -206,16 +206,11 @@ class RolloutPhase:
         if self.rollout_cfg.weight_sync != "nccl":
             self.pool.update_weights(state_dict, version)
             return
-        if self._nccl_sender is None:  # one NCCL group of the learner's GPU and the engines
+        if self._nccl_sender is None or not self.pool.nccl_group_current:
+            # one NCCL group of the learner's GPU and the engines; rebuilt after a replacement
             device = str(next(iter(state_dict.values())).device)
             self._nccl_sender = self.pool.init_nccl(device)
-        try:
-            self.pool.update_weights_nccl(self._nccl_sender, state_dict, version)
-        except RuntimeError as err:  # an actor was replaced since: rebuild the group, once
-            if "init_nccl" not in str(err):
-                raise
-            self._nccl_sender = None
-            self.update_weights(state_dict, version)
+        self.pool.update_weights_nccl(self._nccl_sender, state_dict, version)
 
     def sleep(self) -> None:
         """Colocated pools free the GPU for the training phase (paper 2.6.3); others need not."""

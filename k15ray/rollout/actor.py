@@ -322,6 +322,12 @@ class RolloutPool:
         self._nccl_workers = list(self.workers)
         return sender
 
+    @property
+    def nccl_group_current(self) -> bool:
+        """Whether the group of the last ``init_nccl`` holds exactly today's actors (not after a
+        replacement, nor before any ``init_nccl``)."""
+        return bool(self._nccl_workers) and self._nccl_workers == self.workers
+
     def update_weights_nccl(
         self,
         sender: NcclWeightSender,
@@ -332,7 +338,7 @@ class RolloutPool:
         """Broadcast ``state_dict`` (on the learner's GPU) into every actor's engine as weights
         ``version`` (``nccl_sync.broadcast_to_actors``), then check the versions."""
         self._check_nccl_backend()
-        if self._nccl_workers != self.workers:
+        if not self.nccl_group_current:
             raise RuntimeError(
                 "the rollout actors are not those of the NCCL group: call "
                 "sender = pool.init_nccl(device) first (again, after an actor was replaced)"

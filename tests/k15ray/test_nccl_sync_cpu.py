@@ -139,6 +139,12 @@ def test_nccl_sync_needs_the_vllm_backend(tmp_path: Path, ray_session: None) -> 
             pool.init_nccl("cuda:0")
         with pytest.raises(ValueError, match=r"needs rollout.backend: vllm"):
             pool.update_weights_nccl(None, mixed_state(), 1)  # type: ignore[arg-type]
+        assert not pool.nccl_group_current  # no group before init_nccl
+        pool._nccl_workers = list(pool.workers)  # as init_nccl leaves it
+        assert pool.nccl_group_current
+        pool.workers[0] = None  # a replaced actor is not in the group: rebuild it
+        assert not pool.nccl_group_current
+        pool.workers = list(pool._nccl_workers)
     finally:
         pool.shutdown()
 
