@@ -5,8 +5,8 @@
 ``"K15"`` with Ray Tune, so ``tune.run("K15", config=...)`` and ``tune.Tuner("K15", ...)`` work.
 """
 
-from k15ray.algorithms.algorithm import K15
 from k15ray.algorithms.config import K15Config
+from k15ray.algorithms.k15 import K15
 from k15ray.algorithms.registration import TRAINABLE_NAME, register
 
 __all__ = ["K15", "K15Config", "TRAINABLE_NAME", "register"]

@@ -3,8 +3,10 @@
 Builder methods take the frozen dataclasses of ``k15ray.config`` (or plain mappings of their
 fields) and store them as plain dicts, so that the config survives ``to_dict()`` and Ray Tune can
 search over any nested field, e.g. ``param_space["k15_mirror_descent"]["tau"] =
-tune.grid_search([0.1, 1.0])``. ``validate()`` rebuilds every dataclass, so a bad value fails
-before any actor starts, with a message naming the field and the fix.
+tune.grid_search([0.1, 1.0])``. ``settings()`` turns those dicts into one frozen
+``k15ray.config.k15.K15Settings``; ``validate()`` calls it, so a bad value fails before any actor
+starts, with the same message as in a YAML file (``mirror_descent.tau must be > 0 ...``) plus the
+builder method that sets it. The algorithm, learner and rollout phase hold that typed object.
 
 Builder methods (none collides with a name of ``AlgorithmConfig``):
 
@@ -14,20 +16,21 @@ Builder methods (none collides with a name of ``AlgorithmConfig``):
 * ``.k15_rollouts(rollout=, partial_rollout=, repeat=, sampling=)``;
 * ``.k15_training(learner=, mirror_descent=, length_penalty=)``;
 * ``.k15_evaluation(heldout=)``: held-out evaluation every N iterations.
+
+``learner.num_gpus`` and RLlib's ``num_gpus_per_learner`` are one value: setting either sets both.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 import gymnasium as gym
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-from k15ray.config import from_mapping, to_mapping
 from k15ray.config.experiment import HeldoutEvalConfig
+from k15ray.config.k15 import K15Settings, section_mapping
 from k15ray.config.learner import LearnerConfig
 from k15ray.config.length_penalty import LengthPenaltyConfig
 from k15ray.config.mirror_descent import MirrorDescentConfig
@@ -36,29 +39,19 @@ from k15ray.config.repeat import RepeatConfig
 from k15ray.config.rollout import RolloutConfig
 from k15ray.config.sampling import SamplingConfig
 
-T = TypeVar("T")
-
-# Attribute of K15Config -> (dataclass, builder method that sets it).
-SECTIONS: dict[str, tuple[type, str]] = {
-    "k15_rollout": (RolloutConfig, "k15_rollouts(rollout=...)"),
-    "k15_partial_rollout": (PartialRolloutConfig, "k15_rollouts(partial_rollout=...)"),
-    "k15_repeat": (RepeatConfig, "k15_rollouts(repeat=...)"),
-    "k15_sampling": (SamplingConfig, "k15_rollouts(sampling=...)"),
-    "k15_learner": (LearnerConfig, "k15_training(learner=...)"),
-    "k15_mirror_descent": (MirrorDescentConfig, "k15_training(mirror_descent=...)"),
-    "k15_length_penalty": (LengthPenaltyConfig, "k15_training(length_penalty=...)"),
-    "k15_eval": (HeldoutEvalConfig, "k15_evaluation(heldout=...)"),
+# Attribute of K15Config (a Tune param_space key) -> (section of K15Settings, builder that sets it).
+SECTIONS: dict[str, tuple[str, str]] = {
+    "k15_policy": ("policy", "policy(model_dir=..., dtype=...)"),
+    "k15_rollout": ("rollout", "k15_rollouts(rollout=...)"),
+    "k15_partial_rollout": ("partial_rollout", "k15_rollouts(partial_rollout=...)"),
+    "k15_repeat": ("repeat", "k15_rollouts(repeat=...)"),
+    "k15_sampling": ("sampling", "k15_rollouts(sampling=...)"),
+    "k15_learner": ("learner", "k15_training(learner=...)"),
+    "k15_mirror_descent": ("mirror_descent", "k15_training(mirror_descent=...)"),
+    "k15_length_penalty": ("length_penalty", "k15_training(length_penalty=...)"),
+    "k15_eval": ("eval", "k15_evaluation(heldout=...)"),
 }
-DTYPES = ("float32", "bfloat16")
-
-
-def _as_mapping(value: Any, cls: type, arg: str) -> dict[str, Any]:
-    """A dataclass instance or a mapping of its fields -> a plain dict (validated now)."""
-    if isinstance(value, cls):
-        return dict(to_mapping(value))
-    if isinstance(value, Mapping):
-        return dict(to_mapping(from_mapping(cls, value, arg)))
-    raise TypeError(f"{arg} must be a {cls.__name__} or a mapping of its fields, got {value!r}")
+_ATTR = {name: attr for attr, (name, _) in SECTIONS.items()}
 
 
 class K15Config(AlgorithmConfig):
@@ -76,17 +69,29 @@ class K15Config(AlgorithmConfig):
         algo.train()
     """
 
+    # One plain dict per section of K15Settings (Tune sweeps their fields; ``settings()`` types them).
+    k15_policy: dict[str, Any]
+    k15_rollout: dict[str, Any]
+    k15_partial_rollout: dict[str, Any]
+    k15_repeat: dict[str, Any]
+    k15_sampling: dict[str, Any]
+    k15_learner: dict[str, Any]
+    k15_mirror_descent: dict[str, Any]
+    k15_length_penalty: dict[str, Any]
+    k15_eval: dict[str, Any]
+
     def __init__(self, algo_class: type | None = None) -> None:
-        from k15ray.algorithms.algorithm import K15
+        from k15ray.algorithms.k15 import K15
 
         super().__init__(algo_class=algo_class or K15)
         # No RLlib EnvRunners: rollouts run in k15ray.rollout actors (DESIGN.md, Ray facts).
         self._is_online = False
         self.env: Any = "k15/Math-v0"
-        self.k15_policy: dict[str, Any] = {"model_dir": None, "dtype": "float32"}
         self.k15_logdir: str | None = None  # Trainable's logdir outside Tune (None: a temp dir)
-        for attr, (cls, _) in SECTIONS.items():
-            setattr(self, attr, dict(to_mapping(cls())))
+        defaults = K15Settings().to_sections()
+        for attr, (name, _) in SECTIONS.items():
+            if attr not in self.__dict__:  # k15_learner may exist already (num_gpus_per_learner)
+                setattr(self, attr, defaults[name])
         # The main process is the learner; its CPU is the trial's first bundle in Tune.
         self.num_cpus_for_main_process = 1
         self.num_cpus_per_learner: Any = 0
@@ -99,10 +104,12 @@ class K15Config(AlgorithmConfig):
         self, *, model_dir: str | None = NotProvided, dtype: str | None = NotProvided  # type: ignore[assignment]
     ) -> K15Config:
         """The policy pi_theta: a Hugging Face causal-LM directory and the learner's dtype."""
+        changes: dict[str, Any] = {}
         if model_dir is not NotProvided:
-            self.k15_policy["model_dir"] = None if model_dir is None else str(model_dir)
+            changes["model_dir"] = None if model_dir is None else str(model_dir)
         if dtype is not NotProvided:
-            self.k15_policy["dtype"] = dtype
+            changes["dtype"] = dtype
+        self.k15_policy = section_mapping("policy", {**self.k15_policy, **changes})
         return self
 
     def k15_rollouts(
@@ -121,7 +128,7 @@ class K15Config(AlgorithmConfig):
             ("k15_sampling", sampling),
         ):
             if value is not None:
-                setattr(self, attr, _as_mapping(value, SECTIONS[attr][0], attr))
+                setattr(self, attr, section_mapping(SECTIONS[attr][0], value))
         return self
 
     def k15_training(
@@ -138,52 +145,45 @@ class K15Config(AlgorithmConfig):
             ("k15_length_penalty", length_penalty),
         ):
             if value is not None:
-                setattr(self, attr, _as_mapping(value, SECTIONS[attr][0], attr))
+                setattr(self, attr, section_mapping(SECTIONS[attr][0], value))
         return self
 
     def k15_evaluation(self, *, heldout: HeldoutEvalConfig | Mapping[str, Any]) -> K15Config:
         """Held-out evaluation every ``heldout.every_iterations`` iterations."""
-        self.k15_eval = _as_mapping(heldout, HeldoutEvalConfig, "k15_eval")
+        self.k15_eval = section_mapping("eval", heldout)
         return self
 
-    # ----------------------------------------------------------------- typed views
-    def section(self, attr: str) -> Any:
-        """The dataclass of section ``attr`` (e.g. ``"k15_learner"``), rebuilt and validated."""
-        cls, builder = SECTIONS[attr]
-        value = getattr(self, attr)
-        if isinstance(value, cls):  # set directly as a dataclass
-            return value
+    # ----------------------------------------------------------------- typed settings
+    def settings(self) -> K15Settings:
+        """Every K15 section as one frozen, validated ``K15Settings`` (errors name the builder)."""
         try:
-            return from_mapping(cls, value, attr)
+            return K15Settings.from_sections({name: getattr(self, attr) for attr, (name, _) in SECTIONS.items()})
         except ValueError as err:
             msg = str(err)
-            if not msg.startswith(attr):
-                msg = f"{attr}.{msg}"
-            raise ValueError(f"{msg} (set through K15Config.{builder})") from None
+            name = msg.split(".", 1)[0].split(" ", 1)[0]
+            attr = _ATTR.get(name)
+            hint = f" (K15Config.{attr}, set through K15Config.{SECTIONS[attr][1]})" if attr else ""
+            raise ValueError(f"{msg}{hint}") from None
 
-    @property
-    def learner_config(self) -> LearnerConfig:
-        return self.section("k15_learner")  # type: ignore[no-any-return]
+    @property  # type: ignore[override]
+    def num_gpus_per_learner(self) -> float:
+        """RLlib's GPUs per learner: the same value as ``learner.num_gpus``."""
+        return float(self.__dict__.get("k15_learner", {}).get("num_gpus", 0.0))
 
-    @property
-    def objective_config(self) -> MirrorDescentConfig:
-        return self.section("k15_mirror_descent")  # type: ignore[no-any-return]
+    @num_gpus_per_learner.setter
+    def num_gpus_per_learner(self, value: float) -> None:
+        learner = dict(self.__dict__.get("k15_learner") or K15Settings().to_sections()["learner"])
+        self.k15_learner = {**learner, "num_gpus": float(value)}
 
     # ----------------------------------------------------------------- RLlib hooks
     def validate(self) -> None:
         """RLlib's checks, then every K15 section; errors name the field and the fix."""
         super().validate()
-        for attr in SECTIONS:
-            self.section(attr)
-        model_dir = self.k15_policy.get("model_dir")
-        if not model_dir:
+        settings = self.settings()
+        if not settings.policy.model_dir:
             raise ValueError(
-                "k15_policy.model_dir is not set: call K15Config().policy(model_dir=...) with a "
+                "policy.model_dir is not set: call K15Config().policy(model_dir=...) with a "
                 "Hugging Face model directory (e.g. the output of `k15ray sft`)"
-            )
-        if self.k15_policy.get("dtype", "float32") not in DTYPES:
-            raise ValueError(
-                f"k15_policy.dtype must be one of {list(DTYPES)}, got {self.k15_policy['dtype']!r}"
             )
         _check_env(self.env)
         if self.num_learners != 0:
@@ -195,11 +195,13 @@ class K15Config(AlgorithmConfig):
     def get_default_rl_module_spec(self) -> RLModuleSpec:
         from k15ray.algorithms.module import K15PolicyModule
 
+        settings = self.settings()
         return RLModuleSpec(
             module_class=K15PolicyModule,
             model_config={
-                "model_dir": self.k15_policy.get("model_dir"),
-                "dtype": self.k15_policy.get("dtype", "float32"),
+                "model_dir": settings.policy.model_dir,
+                "dtype": settings.policy.dtype,
+                "temperature": settings.logprob_temperature,
             },
         )
 
@@ -232,11 +234,3 @@ def _check_env(env: Any) -> None:
             "Register it with k15ray.envs.register(id, 'module:Class') or "
             "ray.tune.registry.register_env(name, creator), or fix K15Config().environment(...)"
         )
-
-
-def replace_section(config: K15Config, attr: str, **changes: Any) -> K15Config:
-    """A copy of ``config`` whose section ``attr`` has ``changes`` applied (validated)."""
-    cls, _ = SECTIONS[attr]
-    new = config.copy(copy_frozen=False)
-    setattr(new, attr, dict(to_mapping(dataclasses.replace(new.section(attr), **changes))))
-    return new

@@ -10,14 +10,15 @@ One iteration of ``K15.training_step`` drives this learner as follows:
 3. ``LearnerGroup.update(batch=minibatch)`` once per optimizer step: minibatches hold whole prompt
    groups (the baseline b is a group statistic), the global gradient norm is clipped.
 
-The objective is chosen in config (``MirrorDescentConfig.objective``) from ``OBJECTIVES``, a small
-registry of pure losses of ``k15ray.mirror_descent`` and ``k15ray.objectives`` (the paper's
-ablation baselines ReST and a GRPO-style clipped ratio).
+The objective is chosen in config (``mirror_descent.objective``) from ``k15ray.objectives.OBJECTIVE_FNS``,
+a small registry of pure losses (eq. 3 of ``k15ray.mirror_descent``, and the paper's ablation
+baselines ReST and a GRPO-style clipped ratio). Log-probs are taken at the rollout temperature T
+and without dropout (``k15ray.algorithms.module``), in the reference pass and in the loss alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
 from typing import Any
 
 import numpy as np
@@ -26,67 +27,10 @@ from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 
 from k15ray.algorithms.config import K15Config
-from k15ray.algorithms.module import ATTENTION_MASK, INPUT_IDS, LOSS_MASK, TOKEN_LOGP
-from k15ray.config.mirror_descent import MirrorDescentConfig
+from k15ray.batch import ATTENTION_MASK, INPUT_IDS, LOSS_MASK, REFERENCE_TOKEN_LOGP, TOKEN_LOGP
+from k15ray.config.k15 import K15Settings
 from k15ray.logprobs import policy_token_logprobs, sequence_logprobs
-
-# Batch columns beyond the module's inputs (all (N,) unless noted).
-REWARD = "reward"  # shaped reward r_j (task + length + repeat penalty)
-CORRECT = "correct"  # 1.0 when the answer was right
-GROUP_INDEX = "group_index"  # prompt group id, contiguous 0..G-1 within a minibatch
-REFERENCE_TOKEN_LOGP = "reference_token_logp"  # (N, T) log pi_theta_i per token
-NUM_TOKENS = "num_tokens"  # response tokens in the loss mask
-
-ObjectiveFn = Callable[[dict[str, torch.Tensor], torch.Tensor, MirrorDescentConfig], tuple[torch.Tensor, dict[str, float]]]
-
-
-def _mirror_descent(batch: dict[str, torch.Tensor], token_logp: torch.Tensor, cfg: MirrorDescentConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    from k15ray.mirror_descent import mirror_descent_loss
-
-    mask = batch[LOSS_MASK]
-    logp = sequence_logprobs(token_logp, mask)  # (N,) log pi_theta(y_j, z_j | x)
-    reference_logp = sequence_logprobs(batch[REFERENCE_TOKEN_LOGP], mask)  # (N,) log pi_theta_i
-    return mirror_descent_loss(
-        logp,
-        reference_logp,
-        batch[REWARD],
-        tau=cfg.tau,
-        baseline=cfg.baseline,
-        group_index=batch[GROUP_INDEX].long(),
-        num_tokens=batch[NUM_TOKENS],
-        token_level_normalization=cfg.token_level_normalization,
-    )
-
-
-def _rest(batch: dict[str, torch.Tensor], token_logp: torch.Tensor, cfg: MirrorDescentConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    from k15ray.objectives import rest_loss
-
-    logp = sequence_logprobs(token_logp, batch[LOSS_MASK])  # (N,)
-    num_tokens = batch[NUM_TOKENS] if cfg.token_level_normalization else None
-    return rest_loss(logp, batch[CORRECT] > 0.5, num_tokens)
-
-
-def _grpo(batch: dict[str, torch.Tensor], token_logp: torch.Tensor, cfg: MirrorDescentConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    from k15ray.objectives import group_normalized_advantages, grpo_clipped_loss
-
-    # pi_old = pi_ref = pi_theta_i: the ratio is taken against this iteration's reference log-probs
-    advantages = group_normalized_advantages(batch[REWARD], batch[GROUP_INDEX].long())  # (N,)
-    return grpo_clipped_loss(
-        token_logp,
-        batch[REFERENCE_TOKEN_LOGP],
-        advantages,
-        batch[LOSS_MASK],
-        clip_epsilon=cfg.clip_epsilon,
-        ref_token_logp=batch[REFERENCE_TOKEN_LOGP],
-        kl_coef=cfg.grpo_kl_coef,
-    )
-
-
-OBJECTIVES: dict[str, ObjectiveFn] = {
-    "mirror_descent": _mirror_descent,
-    "rest": _rest,
-    "grpo": _grpo,
-}
+from k15ray.objectives import objective_fn
 
 
 class K15Learner(TorchLearner):
@@ -95,11 +39,16 @@ class K15Learner(TorchLearner):
     config: K15Config  # type: ignore[assignment]
 
     def build(self) -> None:
-        super().build()
         self.step_stats: list[dict[str, float]] = []
+        super().build()
+
+    @functools.cached_property
+    def settings(self) -> K15Settings:
+        """The run's typed settings, built once from the config this learner was given."""
+        return self.config.settings()
 
     def configure_optimizers_for_module(self, module_id: str, config: Any = None) -> None:
-        cfg = self.config.learner_config
+        cfg = self.settings.learner
         modules: Any = self.module
         module = modules[module_id]
         params = self.get_parameters(module)
@@ -128,12 +77,14 @@ class K15Learner(TorchLearner):
         policy = self.policy
         was_training = policy.training
         policy.eval()
+        temperature = self.settings.logprob_temperature  # the same T as the loss's forward
         out = []
         with torch.no_grad():
             for s in range(0, batch[INPUT_IDS].shape[0], chunk):
                 ids = torch.as_tensor(batch[INPUT_IDS][s : s + chunk], device=self._device)
                 mask = torch.as_tensor(batch[ATTENTION_MASK][s : s + chunk], device=self._device)
-                out.append(policy_token_logprobs(policy, ids, mask).float().cpu().numpy())
+                token_logp = policy_token_logprobs(policy, ids, mask, temperature=temperature)
+                out.append(token_logp.float().cpu().numpy())
         policy.train(was_training)
         return np.concatenate(out, axis=0)
 
@@ -152,9 +103,9 @@ class K15Learner(TorchLearner):
     def compute_loss_for_module(
         self, *, module_id: str, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
     ) -> torch.Tensor:
-        cfg: MirrorDescentConfig = self.config.objective_config
+        cfg = self.settings.mirror_descent
         token_logp = fwd_out[TOKEN_LOGP]  # (N, T)
-        loss, stats = OBJECTIVES[cfg.objective](batch, token_logp, cfg)
+        loss, stats = objective_fn(cfg.objective)(batch, token_logp, cfg)
         with torch.no_grad():  # log pi/pi_ref per sequence, whatever the objective
             log_ratio = sequence_logprobs(token_logp - batch[REFERENCE_TOKEN_LOGP], batch[LOSS_MASK])
         stats = {
@@ -172,7 +123,7 @@ class K15Learner(TorchLearner):
         """Clip the global gradient norm to ``learner.grad_clip`` (0 = no clipping)."""
         grads = [g for g in module_gradients_dict.values() if g is not None]
         norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads])) if grads else torch.tensor(0.0)
-        clip = self.config.learner_config.grad_clip
+        clip = self.settings.learner.grad_clip
         if clip > 0 and float(norm) > clip:
             scale = clip / (float(norm) + 1e-6)
             for g in grads:

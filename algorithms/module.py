@@ -7,7 +7,12 @@ The module never samples: rollouts run in ``k15ray.rollout`` actors, so the infe
 exploration forwards are the same no-grad log-prob computation.
 
 ``model_config`` keys: ``model_dir`` (a Hugging Face model directory), ``dtype``
-(``float32``/``bfloat16``).
+(``float32``/``bfloat16``), ``temperature`` (T of log softmax(z / T): the rollout's sampling
+temperature, so that the learner scores exactly the policy that sampled; ``K15Settings.logprob_temperature``).
+
+Dropout is off in every forward, training ones included: the reference log-probs of pi_theta_i and
+the loss's log-probs must be the same function of the weights (at the first step of an iteration
+their log-ratio is exactly 0).
 """
 
 from __future__ import annotations
@@ -17,10 +22,7 @@ from typing import Any
 import torch
 from ray.rllib.core.rl_module.torch import TorchRLModule
 
-INPUT_IDS = "input_ids"
-ATTENTION_MASK = "attention_mask"
-LOSS_MASK = "loss_mask"
-TOKEN_LOGP = "token_logp"
+from k15ray.batch import ATTENTION_MASK, INPUT_IDS, TOKEN_LOGP
 
 
 class K15PolicyModule(TorchRLModule):
@@ -35,10 +37,11 @@ class K15PolicyModule(TorchRLModule):
                 "K15PolicyModule needs model_config['model_dir']: call "
                 "K15Config().policy(model_dir=...) with a Hugging Face model directory"
             )
-        dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[cfg.get("dtype", "float32")]
+        dtype = getattr(torch, cfg.get("dtype", "float32"))
+        self.temperature = float(cfg.get("temperature", 1.0))
         self.policy = AutoModelForCausalLM.from_pretrained(cfg["model_dir"], dtype=dtype)
-        # No dropout: the reference log-probs of theta_i and the loss must see the same function.
         self.policy.config.use_cache = False
+        self.policy.eval()  # no dropout (module docstring)
 
     def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         with torch.no_grad():
@@ -47,6 +50,9 @@ class K15PolicyModule(TorchRLModule):
     def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         from k15ray.logprobs import policy_token_logprobs
 
-        # (B, T): log pi(input_ids[t] | input_ids[:t]); the learner masks it with LOSS_MASK
-        token_logp = policy_token_logprobs(self.policy, batch[INPUT_IDS], batch[ATTENTION_MASK])
+        self.policy.eval()  # RLlib puts modules in train mode before an update: dropout stays off
+        # (B, T): log softmax(z_t / T)[input_ids[t]]; the learner masks it with LOSS_MASK
+        token_logp = policy_token_logprobs(
+            self.policy, batch[INPUT_IDS], batch[ATTENTION_MASK], temperature=self.temperature
+        )
         return {TOKEN_LOGP: token_logp}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ray.tune.registry import register_trainable
 
-from k15ray.algorithms.algorithm import K15
+from k15ray.algorithms.k15 import K15
 
 TRAINABLE_NAME = "K15"
 

@@ -34,7 +34,7 @@ def seeds() -> list[int]:
 def run_seed(seed: int, out_dir: Path) -> dict[str, Any]:
     """One end-to-end quick-start run; its figures."""
     from k15ray.config.experiment import load_experiment
-    from k15ray.train import train
+    from k15ray.job import train
 
     cfg = load_experiment(CONFIG, {"seed": seed, "output_dir": str(out_dir), "data.seed": seed})
     t0 = time.perf_counter()

@@ -45,7 +45,7 @@ def train_command(
 ) -> None:
     """SFT warm-up if needed, then K15 RL; prints before/after held-out accuracy (docs/k15.md)."""
     from k15ray.config.experiment import load_experiment, parse_override
-    from k15ray.train import train
+    from k15ray.job import train
 
     try:
         experiment = load_experiment(config, dict(parse_override(item) for item in set_ or []))

@@ -11,12 +11,21 @@
       L = -(1/N) sum_j (1/n_j) sum_t min(rho_t A_j, clip(rho_t, 1-eps, 1+eps) A_j)  [+ beta KL_k3]
 
   with KL_k3 = exp(ref - logp) - (ref - logp) - 1 per token (optional, beta = ``kl_coef``).
+
+``OBJECTIVE_FNS`` is the registry the learner picks from by ``mirror_descent.objective``: each entry
+reads the learner's batch and the policy's token log-probs, for eq. (3) of paper 2.3.2 and these two.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 import torch
 from torch import Tensor
+
+from k15ray import batch as B
+from k15ray.config.mirror_descent import MirrorDescentConfig
+from k15ray.logprobs import sequence_logprobs
 
 
 def rest_loss(
@@ -89,3 +98,69 @@ def grpo_clipped_loss(
         "clip_fraction": float((clipped * mask).sum() / mask.sum().clamp(min=1)),
     }
     return loss, stats
+
+
+# ----------------------------------------------------------------------------- the registry
+# Each objective reads the learner's batch (``k15ray.batch`` columns, as tensors) and the policy's
+# token log-probs (N, T), and returns (loss, stats). ``MirrorDescentConfig.objective`` names one.
+ObjectiveFn = Callable[[Mapping[str, Tensor], Tensor, MirrorDescentConfig], tuple[Tensor, dict[str, float]]]
+
+
+def mirror_descent_objective(
+    batch: Mapping[str, Tensor], token_logp: Tensor, cfg: MirrorDescentConfig
+) -> tuple[Tensor, dict[str, float]]:
+    """Eq. (3) of paper 2.3.2 on SEQUENCE log-probs (``k15ray.mirror_descent.mirror_descent_loss``)."""
+    from k15ray.mirror_descent import mirror_descent_loss
+
+    mask = batch[B.LOSS_MASK]
+    logp = sequence_logprobs(token_logp, mask)  # (N,) log pi_theta(y_j, z_j | x)
+    reference_logp = sequence_logprobs(batch[B.REFERENCE_TOKEN_LOGP], mask)  # (N,) log pi_theta_i
+    return mirror_descent_loss(
+        logp,
+        reference_logp,
+        batch[B.REWARD],
+        tau=cfg.tau,
+        baseline=cfg.baseline,
+        group_index=batch[B.GROUP_INDEX].long(),
+        num_tokens=batch[B.NUM_TOKENS],
+        token_level_normalization=cfg.token_level_normalization,
+    )
+
+
+def rest_objective(
+    batch: Mapping[str, Tensor], token_logp: Tensor, cfg: MirrorDescentConfig
+) -> tuple[Tensor, dict[str, float]]:
+    """ReST: fit the correct samples only (``rest_loss``)."""
+    logp = sequence_logprobs(token_logp, batch[B.LOSS_MASK])  # (N,)
+    num_tokens = batch[B.NUM_TOKENS] if cfg.token_level_normalization else None
+    return rest_loss(logp, batch[B.CORRECT] > 0.5, num_tokens)
+
+
+def grpo_objective(
+    batch: Mapping[str, Tensor], token_logp: Tensor, cfg: MirrorDescentConfig
+) -> tuple[Tensor, dict[str, float]]:
+    """GRPO-style clipped ratio against pi_old = pi_ref = pi_theta_i (``grpo_clipped_loss``)."""
+    advantages = group_normalized_advantages(batch[B.REWARD], batch[B.GROUP_INDEX].long())  # (N,)
+    return grpo_clipped_loss(
+        token_logp,
+        batch[B.REFERENCE_TOKEN_LOGP],
+        advantages,
+        batch[B.LOSS_MASK],
+        clip_epsilon=cfg.clip_epsilon,
+        ref_token_logp=batch[B.REFERENCE_TOKEN_LOGP],
+        kl_coef=cfg.grpo_kl_coef,
+    )
+
+
+OBJECTIVE_FNS: dict[str, ObjectiveFn] = {
+    "mirror_descent": mirror_descent_objective,
+    "rest": rest_objective,
+    "grpo": grpo_objective,
+}
+
+
+def objective_fn(name: str) -> ObjectiveFn:
+    """The objective called ``name``; an unknown name lists the valid ones."""
+    if name not in OBJECTIVE_FNS:
+        raise ValueError(f"mirror_descent.objective {name!r} is not one of {sorted(OBJECTIVE_FNS)}")
+    return OBJECTIVE_FNS[name]

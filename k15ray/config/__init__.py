@@ -4,11 +4,19 @@ Each concern's dataclass lives in its own module of this package and validates i
 ``__post_init__``, raising ``ValueError`` that names the field and the fix. This module holds the
 generic loader: ``from_mapping`` turns a YAML mapping into a (nested) dataclass, rejecting unknown
 keys with the list of valid ones.
+
+One error convention, whatever path a value came by (YAML, ``--set``, a ``K15Config`` builder, a Tune
+``param_space``, a dataclass built in Python): ``<section>.<field> must ... ; <fix>``, e.g.
+``learner.lr must be > 0, got -1.0; try 1e-4``. Each section dataclass is decorated with
+``@section("learner")``, which prefixes the messages of its ``__post_init__`` checks (written as
+``"lr: must be > 0 ..."`` or ``"lr must be > 0 ..."``) with the section name.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -18,6 +26,56 @@ from typing import Any, TypeVar
 import yaml
 
 T = TypeVar("T")
+
+DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
+"""Parameter dtypes a model may be loaded in (rollout actors, SFT, Serve)."""
+LEARNER_DTYPES: tuple[str, ...] = ("float32", "bfloat16")
+"""Parameter dtypes the learner trains in (float16 needs loss scaling, which K15 does not do)."""
+
+_FIELD_PREFIX = re.compile(r"^([A-Za-z_][\w\[\]]*(?:\.[A-Za-z_][\w\[\]]*)*)(:)?\s")
+
+
+def prefixed(name: str, message: str, fields: frozenset[str] | None = None) -> str:
+    """``message`` with the section ``name`` in front: ``"tau: must be > 0"`` -> ``"md.tau must be > 0"``.
+
+    The first word counts as a field when it is one of ``fields`` (any word when ``fields`` is
+    None); other messages read ``"name: message"``. A message that already starts with ``name.``
+    is returned as it is."""
+    if not name or message.startswith(f"{name}.") or message.startswith(f"{name} "):
+        return message
+    match = _FIELD_PREFIX.match(message)
+    if match and (fields is None or re.split(r"[.\[]", match.group(1))[0] in fields):
+        return f"{name}.{match.group(1)} {message[match.end():]}"
+    return f"{name}: {message}"
+
+
+def section(name: str) -> Any:
+    """Class decorator of a settings dataclass: its ``__post_init__`` errors read ``name.field ...``."""
+
+    def wrap(cls: type[T]) -> type[T]:
+        post = getattr(cls, "__post_init__", None)
+        if post is None:
+            return cls
+        fields = frozenset(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+
+        @functools.wraps(post)
+        def __post_init__(self: Any) -> None:
+            try:
+                post(self)
+            except ValueError as err:
+                raise ValueError(prefixed(name, str(err), fields)) from None
+
+        cls.__post_init__ = __post_init__  # type: ignore[attr-defined]
+        cls.SECTION = name  # type: ignore[attr-defined]
+        return cls
+
+    return wrap
+
+
+def check_dtype(value: str, allowed: tuple[str, ...] = DTYPES) -> None:
+    """Raise ``dtype must be one of [...]`` unless ``value`` is an allowed dtype name."""
+    if value not in allowed:
+        raise ValueError(f"dtype must be one of {list(allowed)}, got {value!r}")
 
 
 def field_doc(cls: type, name: str) -> str:
@@ -48,7 +106,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         return value
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         if not isinstance(value, Mapping):
-            raise ValueError(f"{where}: expected a mapping of {tp.__name__} fields, got {value!r}")
+            raise ValueError(f"{where} must be a mapping of {tp.__name__} fields, got {value!r}")
         return from_mapping(tp, value, where)
     if origin is tuple and isinstance(value, (list, tuple)):
         inner = args[0] if args else Any
@@ -61,7 +119,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
                 return float(value)  # YAML reads 1e-4 as a string
             except ValueError:
                 pass
-        raise ValueError(f"{where}: expected {tp.__name__}, got {value!r} ({type(value).__name__})")
+        raise ValueError(f"{where} must be a {tp.__name__}, got {value!r} ({type(value).__name__})")
     return value
 
 
@@ -70,7 +128,7 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
     assert dataclasses.is_dataclass(cls)
     prefix = f"{where}." if where else ""
     if not isinstance(data, Mapping):
-        raise ValueError(f"{where or cls.__name__}: expected a mapping, got {data!r}")
+        raise ValueError(f"{where or cls.__name__} must be a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - names)
@@ -83,6 +141,12 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
         return cls(**kwargs)
     except TypeError as err:  # a required field is missing
         raise ValueError(f"{where or cls.__name__}: {err}") from err
+    except ValueError as err:  # the section's own check: name it by where the value came from
+        own = getattr(cls, "SECTION", "")
+        msg = str(err)
+        if own and where and msg.startswith(f"{own}.") and where != own:
+            msg = f"{where}.{msg[len(own) + 1:]}"
+        raise ValueError(prefixed(where, msg)) from None
 
 
 def to_mapping(obj: Any) -> Any:

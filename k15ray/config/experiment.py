@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from k15ray.config import doc, from_mapping, load_yaml
+from k15ray.config import LEARNER_DTYPES, check_dtype, doc, from_mapping, load_yaml, section
 from k15ray.config.learner import LearnerConfig
 from k15ray.config.length_penalty import LengthPenaltyConfig
 from k15ray.config.mirror_descent import MirrorDescentConfig
@@ -39,6 +39,7 @@ from k15ray.config.rollout import RolloutConfig
 from k15ray.config.sampling import SamplingConfig
 
 
+@section("eval")
 @dataclass(frozen=True)
 class HeldoutEvalConfig:
     """Held-out evaluation during training (pass@1 over k samples, or greedy accuracy)."""
@@ -73,6 +74,7 @@ class HeldoutEvalConfig:
             raise ValueError(f"batch_size: must be >= 1, got {self.batch_size}")
 
 
+@section("policy")
 @dataclass(frozen=True)
 class PolicyConfig:
     """The policy's starting checkpoint: a Hugging Face directory, or the SFT warm-up's output."""
@@ -83,10 +85,10 @@ class PolicyConfig:
     dtype: str = doc("learner dtype: float32 or bfloat16", "float32")
 
     def __post_init__(self) -> None:
-        if self.dtype not in ("float32", "bfloat16"):
-            raise ValueError(f"dtype: must be float32 or bfloat16, got {self.dtype!r}")
+        check_dtype(self.dtype, LEARNER_DTYPES)
 
 
+@section("env")
 @dataclass(frozen=True)
 class EnvSection:
     """The training environment: a Gymnasium id (registered on ``import k15ray.envs``) and its kwargs."""
@@ -99,6 +101,7 @@ class EnvSection:
             raise ValueError("id: set the environment id, e.g. k15/Math-v0")
 
 
+@section("run")
 @dataclass(frozen=True)
 class RunConfig:
     """How long to train and where results go."""
@@ -120,6 +123,7 @@ class RunConfig:
             raise ValueError(f"num_cpus: must be >= 0 (0 = all cores), got {self.num_cpus}")
 
 
+@section("data")
 @dataclass(frozen=True)
 class DataConfig:
     """Generated arithmetic splits for k15/Math-v0 (``k15ray.tasks.write_splits``)."""
@@ -146,7 +150,7 @@ class ExperimentConfig:
     """Everything ``k15ray train`` needs, assembled from the sections of one YAML file.
 
     ``sft`` stays a mapping of ``SFTConfig`` fields: its ``data`` and ``out_dir`` default to the
-    generated SFT split and ``<output_dir>/sft`` (``k15ray.train.sft_config``).
+    generated SFT split and ``<output_dir>/sft`` (``k15ray.job.sft_config``).
     """
 
     seed: int = doc("seed of sampling, rollouts and minibatch order", 0)

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from k15ray.config import doc
+from k15ray.config import doc, section
 
 
+@section("learner")
 @dataclass(frozen=True)
 class LearnerConfig:
     """Optimizer, minibatching and batch size of one K15 iteration."""
 
-    prompts_per_iteration: int = doc("prompts sampled per iteration; the batch is prompts x k", 32)
     lr: float = doc("AdamW learning rate (re-created every iteration; 3e-4 collapsed on the tiny model)", 1e-4)
     betas: tuple[float, ...] = doc("AdamW (beta1, beta2)", (0.9, 0.999))
     eps: float = doc("AdamW epsilon", 1e-8)
@@ -28,15 +28,12 @@ class LearnerConfig:
     grad_clip: float = doc("clip the global gradient norm to this value; 0 disables clipping", 1.0)
     reset_optimizer: bool = doc("re-create the optimizer state every iteration (paper 2.3.2)", True)
     num_threads: int = doc("torch threads of the learner process; 0 = all cores of the machine", 0)
-    dtype: str = doc("learner parameter dtype: float32 or bfloat16", "float32")
-    num_gpus: float = doc("GPUs of the learner (RLlib's num_gpus_per_learner); 0 = CPU", 0.0)
+    num_gpus: float = doc(
+        "GPUs of the learner; the same value as RLlib's num_gpus_per_learner (either sets both); 0 = CPU",
+        0.0,
+    )
 
     def __post_init__(self) -> None:
-        if self.prompts_per_iteration < 1:
-            raise ValueError(
-                f"learner.prompts_per_iteration must be >= 1, got {self.prompts_per_iteration}; "
-                "set the number of prompts sampled per iteration, e.g. 32"
-            )
         if not self.lr > 0:
             raise ValueError(f"learner.lr must be > 0, got {self.lr}; try 1e-4")
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
@@ -52,12 +49,6 @@ class LearnerConfig:
                 f"learner.num_minibatches must be >= 1, got {self.num_minibatches}; "
                 "use 1 for one full-batch step per epoch"
             )
-        if self.num_minibatches > self.prompts_per_iteration:
-            raise ValueError(
-                f"learner.num_minibatches ({self.num_minibatches}) must not exceed "
-                f"learner.prompts_per_iteration ({self.prompts_per_iteration}): a minibatch "
-                "holds whole prompt groups; lower num_minibatches"
-            )
         if self.num_epochs < 1:
             raise ValueError(f"learner.num_epochs must be >= 1, got {self.num_epochs}")
         if self.grad_clip < 0:
@@ -70,10 +61,6 @@ class LearnerConfig:
             )
         if self.num_gpus < 0:
             raise ValueError(f"learner.num_gpus must be >= 0, got {self.num_gpus}; 0 trains on CPU")
-        if self.dtype not in ("float32", "bfloat16"):
-            raise ValueError(
-                f"learner.dtype must be 'float32' or 'bfloat16', got {self.dtype!r}"
-            )
 
     @property
     def optimizer_steps_per_iteration(self) -> int:

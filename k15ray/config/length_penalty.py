@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from k15ray.config import doc
+from k15ray.config import doc, section
 
 
+@section("length_penalty")
 @dataclass(frozen=True)
 class LengthPenaltyConfig:
     """How much length reward is added to the task reward, and from which iteration on."""

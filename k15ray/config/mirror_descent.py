@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from k15ray.config import doc
+from k15ray.config import doc, section
 
 Objective = Literal["mirror_descent", "rest", "grpo"]
 Baseline = Literal["mean", "logsumexp"]
@@ -13,6 +13,7 @@ OBJECTIVES: tuple[str, ...] = ("mirror_descent", "rest", "grpo")
 BASELINES: tuple[str, ...] = ("mean", "logsumexp")
 
 
+@section("mirror_descent")
 @dataclass(frozen=True)
 class MirrorDescentConfig:
     """Which surrogate loss the learner minimises and its constants."""

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from k15ray.config import doc
-
-DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
+from k15ray.config import check_dtype, doc, section
 
 
+@section("model")
 @dataclass(frozen=True)
 class ModelConfig:
     """Which causal LM to load, and how."""
@@ -20,5 +19,4 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if not self.path:
             raise ValueError("model.path: empty; give a preset name ('tiny') or a model directory")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"model.dtype: {self.dtype!r} is not one of {list(DTYPES)}")
+        check_dtype(self.dtype)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from k15ray.config import doc
+from k15ray.config import doc, section
 
 LossMaskMode = Literal["all", "current"]
 
 
+@section("partial_rollout")
 @dataclass(frozen=True)
 class PartialRolloutConfig:
     """Per-iteration token budget, maximum response length and which segments enter the loss."""

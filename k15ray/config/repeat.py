@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from k15ray.config import doc
+from k15ray.config import doc, section
 
 
+@section("repeat")
 @dataclass(frozen=True)
 class RepeatConfig:
     """A rollout is stopped once its tail is one period p <= max_period repeated >= min_repeats

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from k15ray.config import doc
+from k15ray.config import check_dtype, doc, section
 
 BackendName = Literal["hf", "vllm"]
 BACKENDS: tuple[str, ...] = ("hf", "vllm")
 WEIGHT_SYNCS: tuple[str, ...] = ("object_store", "nccl")
-DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
 
 
+@section("rollout")
 @dataclass(frozen=True)
 class RolloutConfig:
     """Rollout workers (Ray actors, each holding one backend) and how they sample.
@@ -22,7 +22,7 @@ class RolloutConfig:
     requests are split across workers, nor on a worker being replaced mid-iteration."""
 
     backend: BackendName = doc(
-        "rollout backend: hf (transformers, CPU/GPU) or vllm (GPU, issue 8)", "hf"
+        "rollout backend: hf (transformers, CPU/GPU) or vllm (GPU, docs/gpu.md)", "hf"
     )
     num_workers: int = doc(
         "rollout actors; the requests of an iteration are split evenly among them", 1
@@ -91,8 +91,7 @@ class RolloutConfig:
             )
         if self.max_batch_size < 1:
             raise ValueError(f"max_batch_size: must be >= 1, got {self.max_batch_size}")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype: {self.dtype!r} is not one of {list(DTYPES)}")
+        check_dtype(self.dtype)
         if self.reward_backend not in ("inprocess", "serve"):
             raise ValueError(
                 f"reward_backend: {self.reward_backend!r} is not one of ['inprocess', 'serve']"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from k15ray.config import doc
+from k15ray.config import doc, section
 
 Strategy = Literal["uniform", "curriculum", "prioritized"]
 CurriculumMode = Literal["warmup_then_hard", "staged"]
@@ -13,10 +13,12 @@ STRATEGIES: tuple[str, ...] = ("uniform", "curriculum", "prioritized")
 CURRICULUM_MODES: tuple[str, ...] = ("warmup_then_hard", "staged")
 
 
+@section("sampling")
 @dataclass(frozen=True)
 class SamplingConfig:
     """Which prompts of D each iteration trains on."""
 
+    prompts_per_iteration: int = doc("prompts sampled per iteration; the batch is prompts x k", 32)
     strategy: Strategy = doc("uniform, curriculum (difficulty labels) or prioritized (1 - s_i)", "uniform")
     curriculum_mode: CurriculumMode = doc(
         "curriculum: warmup_then_hard (all of D, then difficulty >= hard_difficulty) or staged (easy to hard)",
@@ -33,6 +35,11 @@ class SamplingConfig:
     )
 
     def __post_init__(self) -> None:
+        if self.prompts_per_iteration < 1:
+            raise ValueError(
+                f"prompts_per_iteration: must be >= 1, got {self.prompts_per_iteration}; "
+                "set the number of prompts sampled per iteration, e.g. 32"
+            )
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy: {self.strategy!r} is not one of {list(STRATEGIES)}")
         if self.curriculum_mode not in CURRICULUM_MODES:

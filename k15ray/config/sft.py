@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from k15ray.config import doc
+from k15ray.config import doc, section
 from k15ray.config.model import ModelConfig
 
 
+@section("sft")
 @dataclass(frozen=True)
 class SFTConfig:
     """Supervised fine-tuning on long-CoT responses: packing, response-only loss, warm-up + cosine

@@ -74,6 +74,17 @@ def fetch(weights: WeightsRef) -> dict[str, torch.Tensor]:
     return from_numpy_state(ray.get(weights.ref))
 
 
+def check_new_version(held: int | None, version: int, holder: str = "the rollout pool") -> None:
+    """The one versioning rule of weight sync: a new version is greater than every version held.
+
+    ``held`` is the highest version the receiver holds (None: nothing yet). Raises ``ValueError``."""
+    if held is not None and version <= held:
+        raise ValueError(
+            f"weight version must increase: {holder} holds version {held}, got {version}; "
+            "push each training phase's weights with the next version"
+        )
+
+
 def check_versions(reported: Sequence[int], expected: int) -> None:
     """Raise ``RuntimeError`` naming every actor whose weights are not version ``expected``."""
     stale = {i: v for i, v in enumerate(reported) if v != expected}
@@ -99,10 +110,7 @@ class WeightSync:
         return None if self.latest is None else self.latest.version
 
     def publish(self, state_dict: Mapping[str, Any], version: int) -> WeightsRef:
-        if self.latest is not None and version <= self.latest.version:
-            raise ValueError(
-                f"weight version must increase: {self.latest.version} was published, got {version}"
-            )
+        check_new_version(self.version, version, "the latest published weights")
         self.latest = publish(state_dict, version)
         return self.latest
 

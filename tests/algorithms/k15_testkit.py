@@ -60,7 +60,8 @@ def small_config(model_dir: str, logdir: Path, env: str = TOY_ENV_ID, **learner:
             rollout={"num_workers": 1, "samples_per_prompt": 4, "max_batch_size": 16},
             partial_rollout={"budget_tokens": 12, "max_response_tokens": 24},
         )
-        .k15_training(learner={"prompts_per_iteration": 3, "num_minibatches": 2, "lr": 1e-3, **learner})
+        .k15_rollouts(sampling={"prompts_per_iteration": 3})
+        .k15_training(learner={"num_minibatches": 2, "lr": 1e-3, **learner})
         .debugging(seed=0)
         .update_from_dict({"k15_logdir": str(logdir)})
     )

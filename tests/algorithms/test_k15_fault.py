@@ -10,7 +10,7 @@ from pathlib import Path
 import ray
 from k15_testkit import register_toy_env, small_config, tiny_model
 
-from k15ray.algorithms import metrics as M
+from k15ray import metrics as M
 
 
 def test_killed_rollout_actor_mid_iteration(ray_session: None, tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from k15_testkit import register_toy_env, small_config, tiny_model
 
+from k15ray import metrics as M
 from k15ray.algorithms import K15
-from k15ray.algorithms import metrics as M
 
 
 def _weights(algo: K15) -> dict[str, np.ndarray]:

@@ -8,8 +8,7 @@ from pathlib import Path
 
 from k15_testkit import small_config, tiny_model
 
-from k15ray.algorithms import metrics as M
-from k15ray.types import Trajectory
+from k15ray import metrics as M
 
 
 def _free_port() -> int:
@@ -33,10 +32,9 @@ def test_training_loop_scores_through_served_rewards(ray_session: None, tmp_path
         phase = algo._rollout
         prompt = next(iter(phase.prompts.values()))
         answers = [rf"so \boxed{{{prompt.answer}}}", r"\boxed{-1}", "no answer"]
-        trajs = [Trajectory(prompt.id, j, (1,), response_text=a) for j, a in enumerate(answers)]
 
         # No rewards application yet: every served score is a typed failure, never an exception.
-        assert [r.status for r in phase._score(prompt, trajs)] == ["error"] * 3
+        assert [r.status for r in phase._score(prompt, answers)] == ["error"] * 3
 
         run_local(
             ServeConfig(
@@ -45,7 +43,7 @@ def test_training_loop_scores_through_served_rewards(ray_session: None, tmp_path
                 sandbox=SandboxServeConfig(enabled=False),
             )
         )
-        served = phase._score(prompt, trajs)
+        served = phase._score(prompt, answers)
         local = [algo._rollout.env.score(prompt, a) for a in answers]
         assert [(r.score, r.correct, r.status) for r in served] == [
             (r.score, r.correct, r.status) for r in local

@@ -18,7 +18,8 @@ data: {{n_train: 40, n_heldout: 6, levels: [1]}}
 sft: {{model: {{path: tiny}}, max_steps: 2, batch_size: 2, seq_len: 256, save_every_steps: 0}}
 rollout: {{num_workers: 1, samples_per_prompt: 2, max_batch_size: 8}}
 partial_rollout: {{budget_tokens: 16, max_response_tokens: 32}}
-learner: {{prompts_per_iteration: 2, num_minibatches: 1}}
+sampling: {{prompts_per_iteration: 2}}
+learner: {{num_minibatches: 1}}
 eval: {{every_iterations: 1, num_prompts: 2, final_num_prompts: 3, max_new_tokens: 16}}
 run: {{iterations: 1, checkpoint_every: 1}}
 """

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from k15_testkit import TOY_ENV_ID, register_toy_env, small_config, tiny_model
 
+from k15ray import metrics as M
 from k15ray.algorithms import K15
-from k15ray.algorithms import metrics as M
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,8 @@ def test_learning_happens_on_the_toy_env(ray_session: None, tmp_path: Path) -> N
         rollout={"num_workers": 1, "samples_per_prompt": 8},
         partial_rollout={"budget_tokens": 24, "max_response_tokens": 24},
     )
-    config.k15_training(learner={"prompts_per_iteration": 6, "num_minibatches": 2, "lr": 1e-3})
+    config.k15_rollouts(sampling={"prompts_per_iteration": 6})
+    config.k15_training(learner={"num_minibatches": 2, "lr": 1e-3})
     algo = config.build_algo()
     try:
         rewards = [algo.train()[M.REWARD_MEAN] for _ in range(12)]

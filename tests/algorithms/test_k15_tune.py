@@ -12,8 +12,8 @@ import pytest
 from k15_testkit import tiny_model
 
 import k15ray.algorithms  # noqa: F401  (registers "K15" with Tune)
+from k15ray import metrics as M
 from k15ray.algorithms import K15, K15Config
-from k15ray.algorithms import metrics as M
 
 
 def _config(model_dir: str) -> K15Config:
@@ -25,7 +25,8 @@ def _config(model_dir: str) -> K15Config:
             rollout={"num_workers": 1, "samples_per_prompt": 2},
             partial_rollout={"budget_tokens": 16, "max_response_tokens": 16},
         )
-        .k15_training(learner={"prompts_per_iteration": 2, "num_minibatches": 1})
+        .k15_rollouts(sampling={"prompts_per_iteration": 2})
+        .k15_training(learner={"num_minibatches": 1})
     )
 
 

@@ -75,13 +75,13 @@ def test_learning_rate_schedule_by_hand() -> None:
 def test_config_errors() -> None:
     with pytest.raises(ValueError, match="max_steps, max_minutes, max_epochs"):
         SFTConfig(data="x", out_dir="y")
-    with pytest.raises(ValueError, match="lr: must be > 0"):
+    with pytest.raises(ValueError, match=r"sft\.lr must be > 0"):
         SFTConfig(data="x", out_dir="y", max_steps=1, lr=0)
     with pytest.raises(ValueError, match="stop_at_accuracy needs eval_every_steps"):
         SFTConfig(data="x", out_dir="y", max_steps=1, eval_data="p.jsonl", stop_at_accuracy=0.5)
     with pytest.raises(ValueError, match="eval_data is empty"):
         SFTConfig(data="x", out_dir="y", max_steps=1, eval_every_steps=5)
-    with pytest.raises(ValueError, match=r"stop_at_accuracy: must be in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"sft\.stop_at_accuracy must be in \[0, 1\]"):
         SFTConfig(data="x", out_dir="y", max_steps=1, eval_data="p", eval_every_steps=5, stop_at_accuracy=50)
 
 

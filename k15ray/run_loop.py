@@ -1,4 +1,4 @@
-"""The RL part of ``k15ray train``: K15 run directly or as a Ray Tune trial, with progress and curves.
+"""The RL run loop of ``k15ray train``: K15 run directly or as a Ray Tune trial, with progress lines.
 
 * ``run_rl(cfg, k15_config, resume)`` trains until ``run.iterations`` or ``run.time_budget_minutes``
   and returns the final policy's Hugging Face directory and the per-iteration metrics history;
@@ -7,8 +7,8 @@
     in ``<output_dir>/rl/tb`` (tensorboardX, the writer Tune's own logger uses);
   - Tune mode (``run.use_tune``): ``tune.Tuner("K15", ...)`` with results under
     ``<output_dir>/rl/tune`` (Tune's CSV/JSON/TensorBoard loggers), resumed with ``Tuner.restore``;
-* ``write_curves(history, before, after, path)``: PNG of reward, accuracy, response length and
-  held-out pass@1 against iterations.
+
+Paths come from ``k15ray.run_layout.RunLayout``; the curves are drawn by ``k15ray.curves``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from k15ray.algorithms import metrics as M
+from k15ray import metrics as M
 from k15ray.config.experiment import ExperimentConfig
+from k15ray.run_layout import POLICY_DIR, RunLayout
 
 HISTORY_KEYS: tuple[str, ...] = tuple(
     v for k, v in vars(M).items() if k.isupper() and isinstance(v, str) and "/" in v
@@ -87,17 +88,16 @@ def run_rl(cfg: ExperimentConfig, k15_config: Any, *, resume: bool, progress: bo
 def _run_direct(cfg: ExperimentConfig, k15_config: Any, *, resume: bool, progress: bool) -> tuple[str, list[dict[str, float]]]:
     from tensorboardX import SummaryWriter
 
-    rl_dir = Path(cfg.output_dir) / "rl"
-    ckpt = rl_dir / "checkpoint"
-    history_file = rl_dir / "history.jsonl"
-    rl_dir.mkdir(parents=True, exist_ok=True)
+    layout = RunLayout.of(cfg.output_dir)
+    ckpt, history_file = layout.checkpoint, layout.history
+    layout.rl.mkdir(parents=True, exist_ok=True)
     algo = k15_config.build_algo()
     history: list[dict[str, float]] = []
     if resume and (ckpt / "algorithm_state.pkl").is_file():
         algo.restore_from_path(ckpt)
         history = [json.loads(line) for line in history_file.read_text().splitlines() if line.strip()]
         history = [h for h in history if h["iteration"] <= algo.iteration]
-    writer = SummaryWriter(str(rl_dir / "tb"))
+    writer = SummaryWriter(str(layout.tensorboard))
     budget_s = cfg.run.time_budget_minutes * 60
     spent = sum(h.get(M.PERF_SECONDS_ITERATION, 0.0) for h in history)
     t0 = time.perf_counter()
@@ -113,7 +113,7 @@ def _run_direct(cfg: ExperimentConfig, k15_config: Any, *, resume: bool, progres
             if cfg.run.checkpoint_every and algo.iteration % cfg.run.checkpoint_every == 0:
                 _checkpoint(algo, ckpt, history, history_file)
         _checkpoint(algo, ckpt, history, history_file)
-        policy_dir = algo.export_policy(rl_dir / "policy")
+        policy_dir = algo.export_policy(layout.policy)
     finally:
         writer.close()
         algo.stop()
@@ -135,13 +135,13 @@ def _run_tune(cfg: ExperimentConfig, k15_config: Any, *, resume: bool, progress:
             if progress:
                 _print_row(_row(result), cfg.run.iterations)
 
-    storage = str((Path(cfg.output_dir) / "rl").resolve())
-    path = os.path.join(storage, "tune")
+    layout = RunLayout.of(cfg.output_dir)
+    storage, path = str(layout.rl), str(layout.tune)
     stop: dict[str, float] = {"training_iteration": cfg.run.iterations}
     if cfg.run.time_budget_minutes:
         stop["time_total_s"] = cfg.run.time_budget_minutes * 60
     run_config = tune.RunConfig(
-        name="tune",
+        name=layout.tune.name,
         storage_path=storage,
         stop=stop,
         verbose=0,
@@ -160,37 +160,4 @@ def _run_tune(cfg: ExperimentConfig, k15_config: Any, *, resume: bool, progress:
     assert result.checkpoint is not None, "checkpoint_at_end saves a final checkpoint"
     frame: Any = result.metrics_dataframe
     history = [_row(r) for r in frame.to_dict("records")]
-    return os.path.join(result.checkpoint.path, "policy"), history
-
-
-def write_curves(history: Sequence[dict[str, float]], before: dict[str, float], after: dict[str, float], path: Path) -> Path:
-    """PNG of training reward/accuracy, response length and held-out pass@1 per iteration."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    its = [h["iteration"] for h in history]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    axes[0].plot(its, [h.get(M.REWARD_ACCURACY, math.nan) for h in history], label="train accuracy (k samples)")
-    axes[0].plot(its, [h.get(M.REWARD_MEAN, math.nan) for h in history], label="shaped reward", alpha=0.6)
-    axes[0].set_title("training batch")
-    axes[1].plot(its, [h.get(M.ROLLOUT_RESPONSE_LEN_MEAN, math.nan) for h in history], label="mean")
-    axes[1].plot(its, [h.get(M.ROLLOUT_RESPONSE_LEN_P95, math.nan) for h in history], label="p95", alpha=0.6)
-    axes[1].set_title("response length (tokens)")
-    evals = [(h["iteration"], h[M.EVAL_PASS_AT_1]) for h in history if not math.isnan(h.get(M.EVAL_PASS_AT_1, math.nan))]
-    points = [(0.0, before["pass_at_1"]), *evals]
-    if history:
-        points.append((its[-1], after["pass_at_1"]))
-    axes[2].plot([p[0] for p in points], [100 * p[1] for p in points], marker="o")
-    axes[2].set_title(f"held-out pass@1 (%): {100 * before['pass_at_1']:.1f} -> {100 * after['pass_at_1']:.1f}")
-    for ax in axes:
-        ax.set_xlabel("iteration")
-        ax.grid(alpha=0.3)
-    axes[0].legend()
-    axes[1].legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return os.path.join(result.checkpoint.path, POLICY_DIR), history

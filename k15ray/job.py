@@ -1,4 +1,4 @@
-"""``k15ray train CONFIG [--resume] [--set key=value]``: the quick-start job, end to end.
+"""The ``k15ray train CONFIG [--resume] [--set key=value]`` job, end to end (the quick-start is one).
 
 1. data: generated arithmetic splits (train / held-out / SFT) under ``<output_dir>/data``;
 2. policy: ``policy.model_dir``, or the long-CoT SFT warm-up of the tiny model (paper 2.2,
@@ -7,7 +7,10 @@
 4. K15 (``k15ray.algorithms``) on the training env, directly or as a Ray Tune trial
    (``run.use_tune``), with a line of progress per iteration, TensorBoard event files, and
    checkpoints every ``run.checkpoint_every`` iterations (``--resume`` continues from the latest);
+   the loop itself is ``k15ray.run_loop``;
 5. held-out accuracy of the final policy ("after"), ``curves.png`` and ``summary.json``.
+
+Every path is one of ``k15ray.run_layout.RunLayout``.
 """
 
 from __future__ import annotations
@@ -17,15 +20,11 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from k15ray.config import from_mapping, to_mapping
 from k15ray.config.experiment import ExperimentConfig
-
-RL_DIR = "rl"
-CHECKPOINT_DIR = "checkpoint"
-HISTORY_FILE = "history.jsonl"
+from k15ray.run_layout import RunLayout
 
 
 @dataclass
@@ -54,7 +53,7 @@ def prepare_data(cfg: ExperimentConfig) -> ExperimentConfig:
         return cfg
     from k15ray.tasks import write_splits
 
-    data_dir = Path(cfg.output_dir) / "data"
+    data_dir = RunLayout.of(cfg.output_dir).data
     paths = {name: data_dir / f"{name}.jsonl" for name in ("train", "heldout", "sft")}
     if not all(p.is_file() for p in paths.values()):
         paths = write_splits(data_dir, cfg.data.n_train, cfg.data.n_heldout, seed=cfg.data.seed, levels=cfg.data.levels)
@@ -72,12 +71,8 @@ def sft_config(cfg: ExperimentConfig) -> Any:
     """The ``SFTConfig`` of the warm-up: ``sft`` section + defaults (data split, output dir)."""
     from k15ray.config.sft import SFTConfig
 
-    fields = {"out_dir": str(Path(cfg.output_dir) / "sft"), "seed": cfg.seed, **cfg.sft}
-    try:
-        return from_mapping(SFTConfig, fields, "sft")
-    except ValueError as err:
-        msg = str(err)
-        raise ValueError(msg if msg.startswith("sft") else f"sft.{msg}") from None
+    fields = {"out_dir": str(RunLayout.of(cfg.output_dir).sft), "seed": cfg.seed, **cfg.sft}
+    return from_mapping(SFTConfig, fields, "sft")
 
 
 def ensure_policy(cfg: ExperimentConfig, progress: bool = True) -> str:
@@ -91,7 +86,7 @@ def ensure_policy(cfg: ExperimentConfig, progress: bool = True) -> str:
                 "fix the path, or remove it to run the SFT warm-up"
             )
         return str(cfg.policy.model_dir)
-    done = Path(cfg.output_dir) / "sft.done"
+    done = RunLayout.of(cfg.output_dir).sft_done
     if done.is_file():
         return done.read_text().strip()
     from k15ray.sft import train_sft
@@ -115,10 +110,10 @@ def k15_config(cfg: ExperimentConfig, model_dir: str) -> Any:
         )
         .k15_training(learner=cfg.learner, mirror_descent=cfg.mirror_descent, length_penalty=cfg.length_penalty)
         .k15_evaluation(heldout=cfg.eval)
-        .learners(num_learners=0, num_gpus_per_learner=cfg.learner.num_gpus)
+        .learners(num_learners=0)  # learner.num_gpus is RLlib's num_gpus_per_learner
         .debugging(seed=cfg.seed)
     )
-    config.k15_logdir = str(Path(cfg.output_dir) / RL_DIR)
+    config.k15_logdir = str(RunLayout.of(cfg.output_dir).rl)
     return config
 
 
@@ -126,7 +121,7 @@ def k15_config(cfg: ExperimentConfig, model_dir: str) -> Any:
 def heldout_accuracy(model_dir: str, cfg: ExperimentConfig) -> dict[str, float]:
     """pass@1 of the model in ``model_dir`` on the held-out env (``eval`` section)."""
     import k15ray.envs
-    from k15ray.algorithms.heldout import evaluate_heldout
+    from k15ray.heldout import evaluate_heldout
     from k15ray.models import load_policy
 
     env = k15ray.envs.make_env(cfg.env.id, {**cfg.env.config, **cfg.eval.env_config}).unwrapped
@@ -138,21 +133,22 @@ def heldout_accuracy(model_dir: str, cfg: ExperimentConfig) -> dict[str, float]:
 # ---------------------------------------------------------------------- the job
 def train(cfg: ExperimentConfig, *, resume: bool = False, progress: bool = True) -> TrainResult:
     """Run the whole job of the module docstring; returns before/after accuracy and paths."""
-    from k15ray.train_loop import run_rl, write_curves
+    from k15ray.curves import write_curves
+    from k15ray.run_loop import run_rl
 
     # Absolute from here on: RLlib's checkpoints go through pyarrow, which rejects relative paths.
-    cfg = dataclasses.replace(cfg, output_dir=str(Path(cfg.output_dir).resolve()))
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if not resume and ((out / RL_DIR / HISTORY_FILE).exists() or (out / RL_DIR / "tune").exists()):
+    layout = RunLayout.of(cfg.output_dir)
+    cfg = dataclasses.replace(cfg, output_dir=str(layout.output_dir))
+    layout.output_dir.mkdir(parents=True, exist_ok=True)
+    if not resume and layout.holds_run():
         raise ValueError(
-            f"{out / RL_DIR} already holds a run; pass --resume to continue it, or set output_dir elsewhere"
+            f"{layout.rl} already holds a run; pass --resume to continue it, or set output_dir elsewhere"
         )
     cfg = prepare_data(cfg)
-    (out / "config.json").write_text(json.dumps(_plain(cfg), indent=2))
+    layout.config_json.write_text(json.dumps(_plain(cfg), indent=2))
     model_dir = ensure_policy(cfg, progress=progress)
     _log(progress, f"policy: {model_dir}")
-    before_file = out / "before.json"
+    before_file = layout.before_json
     if resume and before_file.is_file():
         before = json.loads(before_file.read_text())
     else:
@@ -163,10 +159,10 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, progress: bool = True)
     policy_dir, history = run_rl(cfg, k15_config(cfg, model_dir), resume=resume, progress=progress)
     rl_seconds = time.perf_counter() - t0
     after = heldout_accuracy(policy_dir, cfg)
-    curves = write_curves(history, before, after, out / "curves.png")
+    curves = write_curves(history, before, after, layout.curves_png)
     result = TrainResult(before, after, len(history), rl_seconds, model_dir, policy_dir, str(curves), history)
     summary = {k: v for k, v in dataclasses.asdict(result).items() if k != "history"}
-    (out / "summary.json").write_text(json.dumps({**summary, "gain_points": result.gain_points}, indent=2))
+    layout.summary_json.write_text(json.dumps({**summary, "gain_points": result.gain_points}, indent=2))
     _log(
         progress,
         f"held-out pass@1: before {100 * before['pass_at_1']:.1f}% -> after {100 * after['pass_at_1']:.1f}% "

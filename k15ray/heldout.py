@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from k15ray.algorithms import metrics as M
+from k15ray import metrics as M
 from k15ray.config.experiment import HeldoutEvalConfig
 
 

@@ -1,6 +1,7 @@
 """The rollout phase of a K15 iteration: steps 1-5 of ``K15.training_step`` (paper 2.3.4, 2.6.2, 2.3.3).
 
-``RolloutPhase`` owns what the rollout phase needs between iterations, all of it checkpointed:
+No RLlib here: the algorithm (``k15ray.algorithms.k15``) hands it the run's typed ``K15Settings``
+and an env; the pool behind it is any ``k15ray.rollout.pool.Pool``. ``RolloutPhase`` owns what the rollout phase needs between iterations, all of it checkpointed:
 the prompt sampler (success rates, iteration, RNG) and the partial-rollout buffer (unfinished
 trajectories with their segments). It also holds the rollout actors (``RolloutPool``), the
 tokenizer and the training environment, whose ``score(prompt, response)`` is the reward.
@@ -13,7 +14,11 @@ tokenizer and the training environment, whose ``score(prompt, response)`` is the
 3. ``pool.generate``: the actors sample with seed ``f(seed, iteration)``, so a resumed run
    draws exactly what the uninterrupted run would;
 4. ``buffer.apply_results`` -> groups whose k trajectories are all finished;
-5. each finished trajectory is decoded and scored by the env; rewards are shaped per group.
+5. each finished trajectory is decoded and scored by the env; rewards are shaped per group
+   (``k15ray.reward_shaping``: the length and repeat penalties).
+
+It also owns weight sync to its pool (step 7): through the object store, in place when
+colocated, or by NCCL broadcast (``rollout.weight_sync: nccl``).
 """
 
 from __future__ import annotations
@@ -24,11 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from k15ray.algorithms import metrics as M
-from k15ray.algorithms.config import K15Config
-from k15ray.algorithms.train_batch import shape_group_rewards
+from k15ray import metrics as M
+from k15ray.config.k15 import K15Settings
 from k15ray.partial_rollout import Group, PartialRolloutBuffer
-from k15ray.types import Prompt, SamplingParams
+from k15ray.reward_shaping import reward_metrics, shape_groups
+from k15ray.rollout.pool import Pool
+from k15ray.types import Prompt, RewardResult, SamplingParams
 
 SAMPLER_STATE = "sampler"
 BUFFER_STATE = "buffer"
@@ -43,27 +49,28 @@ class RolloutPhase:
     """Sampler + partial-rollout buffer + rollout actors + env scoring (module docstring)."""
 
     def __init__(
-        self, config: K15Config, env: Any, seed: int = 0, pool_factory: Callable[..., Any] | None = None
+        self,
+        settings: K15Settings,
+        env: Any,
+        seed: int = 0,
+        pool_factory: Callable[[K15Settings], Pool] | None = None,
     ) -> None:
         from transformers import AutoTokenizer
 
         from k15ray.prompting import stop_token_ids
         from k15ray.sampling import make_sampler
 
-        self.config = config
+        self.settings = settings
         self.env = env
         self.seed = seed
-        self.rollout_cfg = config.section("k15_rollout")
-        self.repeat_cfg = config.section("k15_repeat")
-        self.length_cfg = config.section("k15_length_penalty")
-        self.prompts_per_iteration = config.learner_config.prompts_per_iteration
-        self.tokenizer = AutoTokenizer.from_pretrained(config.k15_policy["model_dir"])
+        self.rollout_cfg = settings.rollout
+        self.tokenizer = AutoTokenizer.from_pretrained(settings.policy.model_dir)
         pad = self.tokenizer.pad_token_id
         self.pad_token_id = int(pad if pad is not None else 0)
         self.stop_ids = tuple(stop_token_ids(self.tokenizer))
         self.prompts: dict[str, Prompt] = {p.id: p for p in env.prompts}
-        self.sampler = make_sampler(list(env.prompts), config.section("k15_sampling"), seed)
-        self.buffer = PartialRolloutBuffer(config.section("k15_partial_rollout"))
+        self.sampler = make_sampler(list(env.prompts), settings.sampling, seed)
+        self.buffer = PartialRolloutBuffer(settings.partial_rollout)
         self._prompt_tokens: dict[str, tuple[int, ...]] = {}
         self._served: dict[str, Any] = {}  # domain -> ServedReward (reward_backend: serve)
         self._gpu_holder: Any = None  # weight_sync: nccl: the learner's GPU, kept from the actors
@@ -71,7 +78,7 @@ class RolloutPhase:
             from k15ray.rollout.nccl_sync import reserve_learner_gpu
 
             self._gpu_holder = reserve_learner_gpu()
-        self.pool = (pool_factory or _default_pool)(config)
+        self.pool: Pool = (pool_factory or default_pool)(settings)
         self._nccl_sender: Any = None  # k15ray.rollout.nccl_sync.NcclWeightSender (weight_sync: nccl)
 
     # ------------------------------------------------------------------ steps 1-5
@@ -85,7 +92,7 @@ class RolloutPhase:
     def collect(self, iteration: int, policy_version: int) -> tuple[list[Group], dict[str, float]]:
         """Sample, generate and score; return the complete groups (rewards set) and metrics."""
         t0 = time.perf_counter()
-        new_prompts = self.sampler.sample(self.prompts_per_iteration)
+        new_prompts = self.sampler.sample(self.settings.sampling.prompts_per_iteration)
         requests = self.buffer.resume_requests()
         num_resumed = len(requests)
         requests += self.buffer.new_requests(
@@ -98,7 +105,7 @@ class RolloutPhase:
             top_p=self.rollout_cfg.top_p,
             stop_token_ids=self.stop_ids,
             seed=iteration_seed(self.seed + self.rollout_cfg.seed, iteration),
-            detect_repeats=self.repeat_cfg.enabled,
+            detect_repeats=self.settings.repeat.enabled,
         )
         results = self.pool.generate(requests, params)
         update = self.buffer.apply_results(results)
@@ -125,23 +132,9 @@ class RolloutPhase:
             M.PERF_ROLLOUT_TOKENS_PER_S: tokens / max(t1 - t0, 1e-9),
         }
 
-    def _score_group(self, group: Group) -> tuple[list[float], list[bool], int]:
-        """Decode and score every trajectory of ``group`` with the env: r(x, y, y*)."""
-        prompt = self.prompts[group.prompt_id]
-        scores, correct, not_ok = [], [], 0
-        for t in group.trajectories:
-            t.response_text = str(self.tokenizer.decode(list(t.response_token_ids), skip_special_tokens=True))
-        for t, result in zip(group.trajectories, self._score(prompt, group.trajectories), strict=True):
-            scores.append(float(result.score))
-            correct.append(bool(result.correct))
-            not_ok += result.status != "ok"
-            t.reward_details = {"score": float(result.score), "correct": bool(result.correct), "status": result.status}
-        return scores, correct, not_ok
-
-    def _score(self, prompt: Prompt, trajectories: Sequence[Any]) -> list[Any]:
-        """r(x, y, y*) of each trajectory: the env's reward, or the served rewards application
+    def _score(self, prompt: Prompt, responses: Sequence[str]) -> list[RewardResult]:
+        """r(x, y, y*) of each response: the env's reward, or the served rewards application
         (``rollout.reward_backend: serve``; one handle call per group)."""
-        responses = [t.response_text for t in trajectories]
         if self.rollout_cfg.reward_backend != "serve":
             return [self.env.score(prompt, r) for r in responses]
         from k15ray.serve.client import ServedReward
@@ -149,42 +142,30 @@ class RolloutPhase:
         kind = prompt.domain
         if kind not in self._served:
             self._served[kind] = ServedReward(kind, app_name=self.rollout_cfg.reward_app)
-        return self._served[kind].score_batch([prompt] * len(responses), responses)
+        return list(self._served[kind].score_batch([prompt] * len(responses), responses))
 
     def _score_groups(self, groups: Sequence[Group], iteration: int) -> dict[str, float]:
-        """Scores, then per-group shaping: length penalty (2.3.3) and repeat penalty (2.6.2)."""
+        """Decode and score every trajectory, then shape each group's rewards (2.3.3, 2.6.2)."""
         if not groups:
             return {}
-        task: list[float] = []
-        correct_all: list[bool] = []
-        length_all: list[float] = []
-        repeat_all: list[float] = []
-        shaped: list[float] = []
-        not_ok = zero_adv = 0
+        scores: list[list[float]] = []
+        correct: list[list[bool]] = []
+        not_ok = 0
         for group in groups:
-            scores, correct, bad = self._score_group(group)
-            rewards, length_part, repeat_part = shape_group_rewards(
-                group.trajectories, scores, correct, iteration, self.length_cfg, self.repeat_cfg
-            )
-            for t, r in zip(group.trajectories, rewards, strict=True):
-                t.reward = float(r)
-            zero_adv += len(set(rewards)) == 1  # r_j - b = 0 for all j: no policy gradient
-            not_ok += bad
-            task += scores
-            correct_all += correct
-            length_all += length_part
-            repeat_all += repeat_part
-            shaped += rewards
-        return {
-            M.REWARD_MEAN: float(np.mean(shaped)),
-            M.REWARD_TASK_MEAN: float(np.mean(task)),
-            M.REWARD_ACCURACY: float(np.mean(correct_all)),
-            M.REWARD_LENGTH_PENALTY_MEAN: float(np.mean(length_all)),
-            M.REWARD_LENGTH_PENALTY_WEIGHT: float(self.length_cfg.weight if iteration >= self.length_cfg.warmup_iterations else 0.0),
-            M.REWARD_REPEAT_PENALTY_MEAN: float(np.mean(repeat_all)),
-            M.REWARD_GROUPS_ALL_SAME: zero_adv / len(groups),
-            M.REWARD_STATUS_NOT_OK: not_ok / len(task),
-        }
+            for t in group.trajectories:
+                t.response_text = str(self.tokenizer.decode(list(t.response_token_ids), skip_special_tokens=True))
+            results = self._score(self.prompts[group.prompt_id], [t.response_text for t in group.trajectories])
+            for t, result in zip(group.trajectories, results, strict=True):
+                t.reward_details = {"score": float(result.score), "correct": bool(result.correct), "status": result.status}
+            scores.append([float(r.score) for r in results])
+            correct.append([bool(r.correct) for r in results])
+            not_ok += sum(r.status != "ok" for r in results)
+        cfg = self.settings
+        shaped = shape_groups(
+            [g.trajectories for g in groups], scores, correct, iteration, cfg.length_penalty, cfg.repeat
+        )
+        num_scored = sum(len(s) for s in scores)
+        return {**reward_metrics(shaped, iteration, cfg.length_penalty), M.REWARD_STATUS_NOT_OK: not_ok / num_scored}
 
     def update_sampler(self, groups: Sequence[Group]) -> dict[str, float]:
         """Step 8: each prompt's success = the fraction of its k samples that were correct."""
@@ -203,20 +184,24 @@ class RolloutPhase:
         return self.colocated or self.rollout_cfg.weight_sync == "nccl"
 
     def update_weights(self, state_dict: dict[str, Any], version: int) -> None:
+        """Step 7: the learner's weights become the pool's ``version`` (object store, in place
+        when colocated, or NCCL broadcast with ``rollout.weight_sync: nccl``)."""
         if self.rollout_cfg.weight_sync != "nccl":
             self.pool.update_weights(state_dict, version)
             return
-        if self._nccl_sender is None or not self.pool.nccl_group_current:
+        from k15ray.rollout.actor import RolloutPool
+
+        pool = self.pool
+        assert isinstance(pool, RolloutPool), "rollout.weight_sync: nccl is validated to use actors"
+        if self._nccl_sender is None or not pool.nccl_group_current:
             # one NCCL group of the learner's GPU and the engines; rebuilt after a replacement
             device = str(next(iter(state_dict.values())).device)
-            self._nccl_sender = self.pool.init_nccl(device)
-        self.pool.update_weights_nccl(self._nccl_sender, state_dict, version)
+            self._nccl_sender = pool.init_nccl(device)
+        pool.update_weights_nccl(self._nccl_sender, state_dict, version)
 
     def sleep(self) -> None:
         """Colocated pools free the GPU for the training phase (paper 2.6.3); others need not."""
-        sleep = getattr(self.pool, "sleep", None)
-        if callable(sleep):
-            sleep()
+        self.pool.sleep()
 
     @property
     def colocated(self) -> bool:
@@ -237,15 +222,13 @@ class RolloutPhase:
         self.buffer.load_state_dict(state[BUFFER_STATE])
 
 
-def _default_pool(config: K15Config) -> Any:
-    """The rollout actors of ``k15ray.rollout.actor`` for ``config``, or with ``rollout.colocate``
+def default_pool(settings: K15Settings) -> Pool:
+    """The rollout actors of ``k15ray.rollout.actor`` for ``settings``, or with ``rollout.colocate``
     the backend in this (the learner's) process (``k15ray.rollout.local``)."""
     from k15ray.rollout.actor import RolloutPool
     from k15ray.rollout.local import LocalRolloutPool
 
-    pool_cls = LocalRolloutPool if config.section("k15_rollout").colocate else RolloutPool
-    return pool_cls(
-        config.section("k15_rollout"),
-        model_dir=config.k15_policy["model_dir"],
-        repeat_config=config.section("k15_repeat"),
-    )
+    pool_cls = LocalRolloutPool if settings.rollout.colocate else RolloutPool
+    model_dir = settings.policy.model_dir
+    assert model_dir is not None, "K15Settings of a run always name the policy's model_dir"
+    return pool_cls(settings.rollout, model_dir=model_dir, repeat_config=settings.repeat)

@@ -13,7 +13,8 @@
 7. the new weights go to the rollout actors through the object store, with a new version;
 8. ``sampler.update`` with each prompt's success rate, metrics, held-out evaluation every N.
 
-Steps 1-5 live in ``RolloutPhase`` (``rollout_phase.py``). RLlib supplies the ``LearnerGroup``,
+Steps 1-5 live in ``k15ray.rollout.phase.RolloutPhase``, the batch in ``k15ray.batch``, the loss in
+``k15ray.objectives`` / ``k15ray.mirror_descent``: this file is only the RLlib adapter. RLlib supplies the ``LearnerGroup``,
 checkpoints (``Checkpointable``), metrics and Tune; RLlib's EnvRunners are not used (``Text``
 spaces; DESIGN.md "Ray facts"), so this class overrides the state and resource hooks that
 assume them.
@@ -38,20 +39,20 @@ from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.metrics import LEARNER_RESULTS
 from ray.tune.execution.placement_groups import PlacementGroupFactory
 
-from k15ray.algorithms import metrics as M
+from k15ray import metrics as M
 from k15ray.algorithms.config import K15Config
-from k15ray.algorithms.learner import REFERENCE_TOKEN_LOGP
-from k15ray.algorithms.rollout_phase import RolloutPhase
-from k15ray.algorithms.train_batch import (
-    CURRENT_VERSION_MASK,
-    ROLLOUT_TOKEN_LOGP,
+from k15ray.batch import (
+    REFERENCE_TOKEN_LOGP,
     build_batch,
+    learner_columns,
     minibatches,
     rollout_logp_gap,
 )
+from k15ray.config.k15 import K15Settings
+from k15ray.rollout.phase import RolloutPhase
+from k15ray.run_layout import POLICY_DIR
 
 K15_STATE = "k15"
-POLICY_DIR = "policy"
 
 
 class K15(Algorithm):
@@ -71,7 +72,7 @@ class K15(Algorithm):
             config = config.to_dict()
         base: Any = super().default_resource_request(config)
         cfg = cls.get_default_config().update_from_dict(config)
-        rollout = cfg.section("k15_rollout")
+        rollout = cfg.settings().rollout
         actors = [
             {"CPU": float(rollout.num_cpus_per_worker), "GPU": float(rollout.num_gpus_per_worker)}
             for _ in range(0 if rollout.colocate else rollout.num_workers)  # colocated: no actors
@@ -93,14 +94,15 @@ class K15(Algorithm):
     def setup(self, config: Any) -> None:
         super().setup(config)
         cfg = self.config
-        torch.set_num_threads(cfg.learner_config.num_threads or os.cpu_count() or 1)
+        self.settings: K15Settings = cfg.settings()
+        torch.set_num_threads(self.settings.learner.num_threads or os.cpu_count() or 1)
         self._seed = int(cfg.seed or 0)
         self._rng = np.random.default_rng(self._seed)
         random.seed(self._seed)
         torch.manual_seed(self._seed)
         self._policy_version = 0
         self._heldout_env: Any = None
-        self._rollout = RolloutPhase(cfg, self._make_env(), seed=self._seed)
+        self._rollout = RolloutPhase(self.settings, self._make_env(), seed=self._seed)
 
     def _make_env(self, overrides: dict[str, Any] | None = None) -> Any:
         """An env of ``config.env`` (gym id, Tune-registered name or class) with ``overrides``."""
@@ -148,21 +150,21 @@ class K15(Algorithm):
 
     def _learn(self, groups: list[Any]) -> dict[str, float]:
         """Optimizer reset, reference log-probs of pi_theta_i, minibatch steps (paper 2.3.2)."""
-        cfg = self.config.learner_config
-        batch = build_batch(
+        cfg = self.settings.learner
+        full = build_batch(
             [g.trajectories for g in groups],
             [[bool(t.reward_details.get("correct", False)) for t in g.trajectories] for g in groups],
-            self.config.section("k15_partial_rollout").loss_mask,
+            self.settings.partial_rollout.loss_mask,
             self._policy_version,
             pad_token_id=self._rollout.pad_token_id,
         )
-        if cfg.reset_optimizer:
+        if cfg.reset_optimizer:  # each iteration solves a new surrogate problem (paper 2.3.2)
             self._on_learner(lambda learner: learner.reset_optimizer())
         t0 = time.perf_counter()
-        batch[REFERENCE_TOKEN_LOGP] = self._on_learner(lambda learner: learner.reference_logprobs(batch))
-        gap_mean, gap_max = rollout_logp_gap(batch, batch[REFERENCE_TOKEN_LOGP])
-        for key in (ROLLOUT_TOKEN_LOGP, CURRENT_VERSION_MASK):
-            del batch[key]
+        # pi_ref = pi_theta_i: log-probs of the weights as they are before this iteration's first step
+        reference = self._on_learner(lambda learner: learner.reference_logprobs(full))
+        gap_mean, gap_max = rollout_logp_gap(full, reference)
+        batch = {**learner_columns(full), REFERENCE_TOKEN_LOGP: reference}
         t1 = time.perf_counter()
         group: Any = self.learner_group
         metrics: Any = self.metrics
@@ -200,17 +202,17 @@ class K15(Algorithm):
         return {M.PERF_SECONDS_WEIGHT_SYNC: time.perf_counter() - t0}
 
     def _maybe_evaluate(self, completed: int) -> dict[str, float]:
-        every = self.config.section("k15_eval").every_iterations
+        every = self.settings.eval.every_iterations
         if every <= 0 or completed % every != 0:
             return {}
         return self.evaluate_heldout()
 
     def evaluate_heldout(self) -> dict[str, float]:
         """Held-out accuracy of the current policy (``k15ray.evaluation.evaluate``)."""
-        from k15ray.algorithms.heldout import evaluate_policy
+        from k15ray.heldout import evaluate_policy
 
         t0 = time.perf_counter()
-        eval_cfg = self.config.section("k15_eval")
+        eval_cfg = self.settings.eval
         if self._heldout_env is None:
             self._heldout_env = self._make_env(dict(eval_cfg.env_config))
         policy = self._on_learner(lambda learner: next(iter(learner.module.values())).unwrapped().policy)
@@ -252,10 +254,13 @@ class K15(Algorithm):
             self._policy_version = int(k15["policy_version"])
         self._push_restored_weights()
 
-    def save_checkpoint(self, checkpoint_dir: str) -> None:
-        """RLlib's checkpoint plus ``policy/``: the weights as a Hugging Face model directory."""
-        super().save_checkpoint(checkpoint_dir)
-        self.export_policy(os.path.join(checkpoint_dir, POLICY_DIR))
+    def save_to_path(self, path: Any = None, **kwargs: Any) -> str:
+        """RLlib's checkpoint plus ``policy/``: the weights as a Hugging Face model directory, so
+        that every checkpoint (direct mode's and Tune's, which saves through this method too) can be
+        evaluated (``k15ray eval``) and served (``k15ray serve --policy``)."""
+        saved = str(super().save_to_path(path, **kwargs))
+        self.export_policy(os.path.join(saved, POLICY_DIR))
+        return saved
 
     def export_policy(self, path: str | os.PathLike[str]) -> str:
         """Save the current policy and tokenizer with ``save_pretrained`` (loadable by ``Auto*``)."""
