@@ -31,7 +31,13 @@ from typing import Any
 from k15ray.config.repeat import RepeatConfig
 from k15ray.config.rollout import BACKENDS, RolloutConfig
 from k15ray.rollout.nccl_sync import NcclWeightSender, broadcast_to_actors, connect_actors
-from k15ray.rollout.weight_sync import WeightsRef, WeightSync, check_versions, fetch
+from k15ray.rollout.weight_sync import (
+    WeightsRef,
+    WeightSync,
+    check_new_version,
+    check_versions,
+    fetch,
+)
 from k15ray.types import GenerationRequest, GenerationResult, RolloutBackend, SamplingParams
 
 
@@ -277,10 +283,7 @@ class RolloutPool:
         from ray.exceptions import RayActorError
 
         if isinstance(weights, WeightsRef):
-            if self.sync.version is not None and weights.version <= self.sync.version:
-                raise ValueError(
-                    f"weight version must increase: {self.sync.version} was pushed, got {weights.version}"
-                )
+            check_new_version(self.sync.version, weights.version, "the rollout pool")
             self.sync.latest = ref = weights
         else:
             if version is None:
@@ -344,8 +347,7 @@ class RolloutPool:
                 "sender = pool.init_nccl(device) first (again, after an actor was replaced)"
             )
         held = self.policy_versions()  # checked here: a receive that raised would hang the sender
-        if version <= max(held):
-            raise ValueError(f"weight version must increase: the actors hold {held}, got {version}")
+        check_new_version(max(held), version, f"the rollout actors ({held})")
         reported = broadcast_to_actors(self.workers, sender, state_dict, version, timeout_s)
         check_versions(reported, version)
 
@@ -369,6 +371,12 @@ class RolloutPool:
     def policy_version(self) -> int:
         """The oldest weight version among the actors (what a rollout may be produced with)."""
         return min(self.policy_versions())
+
+    def sleep(self) -> None:
+        """Actors keep their memory between phases (their GPUs are their own): nothing to free."""
+
+    def wake(self) -> None:
+        """Nothing to take back (``sleep`` freed nothing)."""
 
     def ping(self) -> list[int]:
         """Wait until every actor is up; their process ids."""
