@@ -9,7 +9,7 @@ k15/Math-v0) once per seed, each in a fresh output directory, and reports:
 * ``seeds``: each seed's before, after, gain and wall-clock minutes (SFT + evals + RL).
 
 Seeds: ``K15_BENCH_SEEDS`` (comma-separated, default ``0,1,2``); outputs in ``K15_BENCH_DIR``
-(default: a temporary directory). Target (issue 6): gain >= 15 points, <= 10 minutes per seed
+(default: a temporary directory). Target (docs/k15.md): gain >= 15 points, <= 10 minutes per seed
 on a quiet 2-core machine.
 """
 

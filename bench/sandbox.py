@@ -1,4 +1,4 @@
-"""Benchmark ``sandbox``: isolated runs per second of a trivial program (issue 5).
+"""Benchmark ``sandbox``: isolated runs per second of a trivial program (docs/sandbox.md).
 
 The program (``print(input())``) runs with the same interpreter and flags four ways, in one
 process, with the blocks interleaved so that load from other processes hits all of them alike:

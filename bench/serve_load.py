@@ -1,4 +1,4 @@
-"""Benchmark ``serve_load``: bounded HTTP load on the served math reward and policy (issue 7).
+"""Benchmark ``serve_load``: bounded HTTP load on the served math reward and policy (docs/serve.md).
 
 Starts Ray Serve on 127.0.0.1 (a free port) with the policy application (the built-in tiny model,
 random weights, built in a temporary directory) and the math reward, then sends

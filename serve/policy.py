@@ -1,4 +1,4 @@
-"""The policy application: an OpenAI-compatible API over a trained checkpoint (issue 7).
+"""The policy application: an OpenAI-compatible API over a trained checkpoint (docs/serve.md).
 
 Routes (FastAPI ingress): ``GET /v1/models``, ``POST /v1/completions``, ``POST /v1/chat/completions``
 with ``n``, ``max_tokens``, ``temperature`` (0 = greedy), ``top_p``, ``stop``, ``seed`` and

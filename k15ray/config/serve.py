@@ -1,4 +1,4 @@
-"""Configuration of the Ray Serve applications (policy, rewards, sandbox); issue 7.
+"""Configuration of the Ray Serve applications (policy, rewards, sandbox) (docs/serve.md).
 
 One frozen dataclass per application plus ``ServeConfig`` that groups them with the HTTP address.
 ``configs/serve.yaml`` documents the same fields for ``serve run`` / ``serve deploy``; the

@@ -4,7 +4,7 @@ The paper's rollout workers "generate rollout trajectories by interacting with t
 central master coordinates them. Here:
 
 * ``RolloutWorker`` is a plain class holding one rollout backend built inside its process from a
-  model directory (``backend="hf"``: ``HFBackend``; ``"vllm"``: ``VLLMBackend``, issue 8). The pool
+  model directory (``backend="hf"``: ``HFBackend``; ``"vllm"``: ``VLLMBackend``, docs/gpu.md). The pool
   runs it as a Ray actor (``ray.remote(RolloutWorker)``) with ``num_cpus_per_worker`` CPUs and as
   many torch threads;
 * ``RolloutPool`` is the master's handle: ``generate`` splits the requests of an iteration across
@@ -87,7 +87,7 @@ def check_backend_available(name: str) -> None:
     ):
         raise ValueError(
             "rollout backend 'vllm' needs vLLM on a GPU machine (pip install 'k15ray[vllm]', "
-            "issue 8); set rollout.backend: hf to roll out with transformers"
+            "docs/gpu.md); set rollout.backend: hf to roll out with transformers"
         )
 
 

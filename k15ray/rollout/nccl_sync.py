@@ -1,4 +1,4 @@
-"""NCCL weight sync from the learner's GPU to vLLM rollout actors on GPUs of their own (issue 8).
+"""NCCL weight sync from the learner's GPU to vLLM rollout actors on GPUs of their own (paper 2.6.1; docs/gpu.md).
 
 Paper 2.6.1 step 7 of DESIGN.md: after each training phase the learner's weights theta_{i+1} become
 the rollout policy of the next iteration. When the rollout actors have GPUs of their own (separate

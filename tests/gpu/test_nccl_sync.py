@@ -1,4 +1,4 @@
-"""NCCL weight sync from the learner's GPU into a vLLM rollout actor on a GPU of its own (issue 8).
+"""NCCL weight sync from the learner's GPU into a vLLM rollout actor on a GPU of its own (docs/gpu.md).
 
 Needs 2 CUDA GPUs and vLLM. One ``RolloutPool`` of one vLLM actor (``num_gpus=1``); the learner
 (this process) holds perturbed weights on the other GPU and broadcasts them with

@@ -1,4 +1,4 @@
-"""The adversarial suite of issue 5: hostile programs leave the host untouched, no process of a
+"""The adversarial suite of the sandbox (docs/sandbox.md): hostile programs leave the host untouched, no process of a
 run survives it, and the sandbox keeps serving afterwards.
 
 One single-worker sandbox serves the whole module, so every attack is followed (``_assert_clean``)
