@@ -241,6 +241,13 @@ def _save_due(config: SFTConfig, state: dict[str, Any], last_save_s: float) -> b
     return bool(by_steps or by_time)
 
 
+def _log_step(config: SFTConfig, out_dir: Path, state: dict[str, Any], loss: float, lr: float, n_tokens: int) -> None:
+    """Append the step's figures to ``metrics.jsonl`` every ``log_every_steps`` steps (and step 1)."""
+    if state["step"] % config.log_every_steps == 0 or state["step"] == 1:
+        _log(out_dir, {"step": state["step"], "elapsed_s": round(state["elapsed_s"], 3), "loss": loss,
+                       "lr": lr, "response_tokens": n_tokens, "tokens": state["tokens"]})
+
+
 def train_sft(config: SFTConfig, progress: bool = True, accuracy_fn: AccuracyFn | None = None) -> Path:
     """Run (or resume) SFT as configured; returns the final model directory ``out_dir/final``.
 
@@ -281,10 +288,7 @@ def train_sft(config: SFTConfig, progress: bool = True, accuracy_fn: AccuracyFn 
             state["tokens"] += step_tokens
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}", tok_s=f"{step_tokens / dt:.0f}")
-            if state["step"] % config.log_every_steps == 0 or state["step"] == 1:
-                _log(out_dir, {"step": state["step"], "elapsed_s": round(state["elapsed_s"], 3),
-                               "loss": loss, "lr": lr, "response_tokens": n_tokens,
-                               "tokens": state["tokens"]})
+            _log_step(config, out_dir, state, loss, lr, n_tokens)
             if accuracy_fn is not None and state["step"] % config.eval_every_steps == 0:
                 line = _check_accuracy(config, accuracy_fn, model, tokenizer, state, out_dir)
                 if progress:
