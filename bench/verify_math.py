@@ -9,7 +9,14 @@ intervals, sets, percentages, radicals):
   2.3.2); each sample's final answer is drawn from the prompt's right form, an equivalent other
   form, and two wrong answers, so answers repeat within a group as they do in practice;
 * ``distinct``: every pair different, half of them wrong (no repeats to exploit); ``hard_*``
-  repeats it on the sympy half only.
+  repeats it on the sympy half only;
+* ``labelled_*`` (accuracy, not speed): ``bench/data/verify_pairs.jsonl``, hand-written
+  (response, reference, label) pairs labelled by what is mathematically right: ordinary answers
+  (integers, fractions, decimals, expressions, intervals, sets, text, near misses) and the hard
+  kinds (truncated, hedged, units, degrees, several boxes, complex numbers, where the answer is
+  stated). ``labelled_accuracy`` is the share of pairs where ``check_math`` agrees with the label,
+  ``labelled_baseline_accuracy`` the same for plain math-verify, ``labelled_by_kind`` both per
+  kind as [ours, plain, pairs].
 
 Baseline: plain math-verify in this process, ``verify(parse(\\boxed{reference}), parse(response))``
 with its own (signal-based, main-thread-only) timeouts. Ours: ``check_math`` from one thread (one
@@ -21,15 +28,18 @@ time (its own process, its own caches). Pathological responses run with a 2 s ti
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("K15RAY_MATH_WORKERS", "1")
 
 N_PAIRS = 400
 TIME_LIMIT_S = 2.0
+LABELLED_PAIRS = Path(__file__).resolve().parent / "data" / "verify_pairs.jsonl"
 
 
 def _filler(rng: random.Random) -> str:
@@ -142,6 +152,40 @@ def pathological_latencies() -> dict[str, float]:
     return latencies
 
 
+def load_labelled(path: Path = LABELLED_PAIRS) -> list[dict[str, Any]]:
+    """The labelled pairs: one JSON object per line with kind, response, reference, label, why."""
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def labelled_accuracy(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Share of pairs where each verifier's verdict equals the label, overall and per kind."""
+    from math_verify import parse, verify
+
+    from k15ray.rewards import check_math
+
+    by_kind: dict[str, list[int]] = {}
+    for row in rows:
+        ours = check_math(row["response"], row["reference"]).correct
+        plain = bool(verify(parse(f"\\boxed{{{row['reference']}}}"), parse(row["response"])))
+        counts = by_kind.setdefault(row["kind"], [0, 0, 0])
+        counts[0] += ours == row["label"]
+        counts[1] += plain == row["label"]
+        counts[2] += 1
+    n = len(rows)
+    ours_right = sum(c[0] for c in by_kind.values())
+    plain_right = sum(c[1] for c in by_kind.values())
+    return {
+        "labelled_accuracy": round(ours_right / n, 3),
+        "labelled_baseline_accuracy": round(plain_right / n, 3),
+        "labelled_accuracy_ratio": round(ours_right / plain_right, 2),
+        "labelled_pairs": n,
+        "labelled_by_kind": {
+            kind: [round(c[0] / c[2], 2), round(c[1] / c[2], 2), c[2]] for kind, c in by_kind.items()
+        },
+    }
+
+
 def _compare(pairs: list[tuple[str, str, bool, bool]]) -> dict[str, float]:
     base_cpu, base_wall, base_right = _plain(pairs)
     our_cpu, our_wall, our_right = _ours(pairs)
@@ -166,6 +210,7 @@ def run() -> dict[str, Any]:
     groups = _compare(make_groups(N_PAIRS // 8, k=8, seed=10))
     distinct = _compare(make_pairs(N_PAIRS, seed=20))
     hard = _compare([p for p in make_pairs(N_PAIRS, seed=30) if p[3]])
+    labelled = labelled_accuracy(load_labelled())
     latencies = pathological_latencies()
     assert verify_math("\\boxed{2}", "2")
     out: dict[str, Any] = {k: round(v, 2 if k == "ratio" else 1) for k, v in groups.items()}
@@ -174,6 +219,7 @@ def run() -> dict[str, Any]:
     for name, figures in (("distinct", distinct), ("hard", hard)):
         for key in ("value", "baseline", "ratio", "accuracy", "baseline_accuracy"):
             out[f"{name}_{key}"] = round(figures[key], 2 if key != "value" and key != "baseline" else 1)
+    out.update(labelled)
     out.update(
         n_pairs=N_PAIRS,
         time_limit_s=TIME_LIMIT_S,
@@ -184,6 +230,4 @@ def run() -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    import json
-
     print(json.dumps(run()))

@@ -1,15 +1,19 @@
 """The math reward: is the response's final answer equivalent to the reference answer?
 
 Paper section 2.1 / 2.3.1: for verifiable problems the reward is r(x, y, y*) ∈ {0, 1}, 1 when
-the final answer y matches the reference y*. Equivalence is math-verify's (sympy-based:
-``\\frac{1}{2}`` = ``0.5``, ``(a+2)(a-2)`` = ``a^2-4``, intervals, sets, tuples, units,
-percentages), after three steps of our own:
+the final answer y matches the reference y*; section 2.3.5 uses the same rule-based verdicts as
+labels for the reward models. Equivalence is math-verify's (sympy-based: ``\\frac{1}{2}`` =
+``0.5``, ``(a+2)(a-2)`` = ``a^2-4``, intervals, sets, tuples, percentages), after steps of our own:
 
-1. ``answer.extract_answer`` finds the final answer (``\\boxed{}``, "Answer:", or the last line);
-2. ``answer.fast_verdict`` settles identical forms and plain integers without sympy;
-3. a verdict cache answers an (answer, reference) pair seen before: the k samples of a prompt
+1. ``answer.extract_answer`` finds the stated final answer (the final group of ``\\boxed{}``,
+   "Answer:", or a last line "= X"); a response without one is wrong (``wrong_format``);
+2. ``normalise.normalise_answer`` rewrites answer and reference alike: units and degree signs
+   split off (``80\\text{ km/h}`` = ``80``, ``45^\\circ`` = ``45``; two different known units
+   are wrong), one spelling of the imaginary unit;
+3. ``answer.fast_verdict`` settles identical forms and plain integers without sympy;
+4. a verdict cache answers an (answer, reference) pair seen before: the k samples of a prompt
    (section 2.3.2) often end in the same answer;
-4. otherwise a math-verify worker process decides, under a time limit (``math_pool``), so this is
+5. otherwise a math-verify worker process decides, under a time limit (``math_pool``), so this is
    safe from any thread or Ray actor and a pathological answer costs at most ``timeout_s``.
 """
 
@@ -19,8 +23,14 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from k15ray.rewards.answer import AnswerKind, extract_answer, fast_verdict, gold_snippet
+from k15ray.rewards.answer import (
+    AnswerKind,
+    extract_answer,
+    fast_verdict,
+    gold_snippet,
+)
 from k15ray.rewards.math_pool import default_pool
+from k15ray.rewards.normalise import normalise_answer, units_conflict
 from k15ray.types import Prompt, RewardResult, RewardStatus
 
 DEFAULT_TIMEOUT_S = 5.0
@@ -71,13 +81,15 @@ def check_math(response: str, reference: str, *, timeout_s: float = DEFAULT_TIME
         )
     if timeout_s <= 0:
         raise ValueError(f"timeout_s={timeout_s}: must be > 0 seconds")
-    found = extract_answer(response)
+    found = extract_answer(response, reference)
     if not found.answers:
         return MathCheck(False, "wrong_format", kind=found.kind, problem=found.problem)
-    if found.kind != "tail":
-        verdict = fast_verdict(found.answers, reference)
-        if verdict is not None:
-            return MathCheck(verdict, "ok", found.answers, found.kind, "fast")
+    reference_value, reference_unit = normalise_answer(reference)
+    if any(units_conflict(unit, reference_unit) for unit in found.units):
+        return MathCheck(False, "ok", found.answers, found.kind, "fast", problem="different units")
+    verdict = fast_verdict(found.values, reference_value)
+    if verdict is not None:
+        return MathCheck(verdict, "ok", found.answers, found.kind, "fast")
     gold = gold_snippet(reference)
     key = (found.snippets, gold)
     hit = _cached(key)
@@ -95,9 +107,12 @@ def check_math(response: str, reference: str, *, timeout_s: float = DEFAULT_TIME
 def verify_math(response: str, reference: str, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> bool:
     """True when the final answer of ``response`` is mathematically equivalent to ``reference``.
 
-    The answer is the content of ``\\boxed{}`` (every boxed answer must agree), else the text after
-    "Answer:"/"the answer is", else the last expression of the last line. Thread-safe; returns
-    False (never raises) for a missing, unparsable, hedged or too slow answer.
+    The answer is the final group of ``\\boxed{}`` (every answer of it must agree, or match a list
+    reference as a set), else the text after the last "Answer:"/"the answer is", else X of a last
+    line "... = X" or "... is X." (rules in ``k15ray.rewards.answer``). Units and degree signs do
+    not count.
+    Thread-safe; returns False (never raises) for a missing, cut-off, unparsable, hedged or too
+    slow answer.
 
     >>> verify_math("so the result is \\\\boxed{\\\\frac{1}{2}}", "0.5")
     True

@@ -1,4 +1,5 @@
-"""verify_math: equivalent and non-equivalent answer pairs, threads, Ray actors, time limits."""
+"""verify_math: equivalent and non-equivalent answer pairs, stated answers (cut-off responses),
+units, several boxes, complex numbers, threads, Ray actors, time limits."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from k15ray.rewards import check_math, math_reward, verify_math
-from k15ray.rewards.answer import canonical, extract_answer, fast_verdict
+from k15ray.rewards.answer import (
+    canonical,
+    extract_answer,
+    fast_verdict,
+    list_items,
+)
+from k15ray.rewards.normalise import normalise_answer
 from k15ray.types import Prompt
 
 EQUIVALENT = [
@@ -81,6 +88,112 @@ NOT_EQUIVALENT = [
 ]
 
 
+# A response must state its final answer (module docstring of k15ray.rewards.answer); one cut
+# off before it is wrong whatever numbers it holds (the last number of a cut sentence used to win)
+CUT_OFF = [
+    ("First, 3 + 4 = 7 and then we multiply by", "7", False),
+    ("Let me compute 2 + 2 = 4. Then", "4", False),
+    ("The speed is 80 km/h, so the time", "80", False),
+    ("Step 1: 6 * 7 = 42\nStep 2: we now", "42", False),
+    ("so x = \\frac{1}{", "\\frac{1}{2}", False),  # unbalanced
+    ("so x = 2 +", "2", False),  # a trailing operator
+    ("The answer is 7 and then we", "7", False),  # a last "answer" line stopped mid-sentence
+    ("So the speed is 80", "80", False),  # "is X" counts only with the period ending it
+    # stated answers: a box, "answer", a last line "= X" or "is X."
+    ("Thus 2 + 2 = 4", "4", True),
+    ("Work.\n\\[\n x = \\frac{1}{2}\n\\]", "0.5", True),
+    ("So the speed is 80 km/h.", "80", True),
+    ("The answer is 7", "7", True),
+    ("Answer: no solution", "\\text{no solution}", True),
+    ("**Final Answer**\n\n$42$", "42", True),
+    ("The answer is $\\frac{1}{2}$ of the cake.", "0.5", True),
+]
+
+# Units and words around a number, degree signs: equal to the bare number, either side
+UNITS = [
+    ("Answer: 80 km/h", "80", True),
+    ("Answer: 8 inches", "8", True),
+    ("\\boxed{80\\text{ km/h}}", "80", True),
+    ("\\boxed{8\\,\\text{inches}}", "8", True),
+    ("\\boxed{\\text{8 inches}}", "8", True),
+    ("\\boxed{45^\\circ}", "45", True),
+    ("\\boxed{45°}", "45", True),
+    ("\\boxed{45^{\\circ}}", "45", True),
+    ("Answer: 45°", "45", True),
+    ("\\boxed{25 \\text{ degrees}}", "25^\\circ", True),
+    ("\\boxed{45}", "45^\\circ", True),
+    ("\\boxed{80}", "80 km/h", True),
+    ("\\boxed{80}", "80\\text{ km/h}", True),
+    ("\\boxed{8 in}", "8 inches", True),
+    ("\\boxed{2\\sqrt{3}\\text{ cm}}", "\\sqrt{12}", True),
+    ("\\boxed{\\text{9 inches}}", "8", False),
+    ("Answer: 45°", "135", False),
+    ("\\boxed{81\\text{ km/h}}", "80 km/h", False),
+    ("\\boxed{80 m/s}", "80 km/h", False),  # two different known units
+    ("\\boxed{2 n}", "2", False),  # a variable, not a unit
+]
+
+# Several boxes: a list boxed item by item, an intermediate result boxed before the final one
+SEVERAL_BOXES = [
+    ("x = \\boxed{2} and x = \\boxed{-3}", "2, -3", True),
+    ("x = \\boxed{2} and x = \\boxed{-3}", "-3, 2", True),
+    ("x = \\boxed{2} and x = \\boxed{-3}", "\\{2, -3\\}", True),
+    ("The roots are\n\\[x = \\boxed{2}\\]\n\\[x = \\boxed{-3}\\]", "-3, 2", True),
+    ("x = \\boxed{2}.\n\nThe other root is x = \\boxed{-3}.", "2, -3", True),
+    ("The area is \\boxed{12}.\n\nSo the perimeter is 2(3 + 4) = \\boxed{14}.", "14", True),
+    ("\\boxed{3}.\n\nWait, 2 + 2 = 4, so the answer is \\boxed{4}.", "4", True),  # last one wins
+    ("The area is \\boxed{12}.\n\nSo the perimeter is 2(3 + 4) = \\boxed{14}.", "12", False),
+    ("x = \\boxed{2} and x = \\boxed{-3}", "2", False),  # claims a second root
+    ("x = \\boxed{2} and x = \\boxed{3}", "2, -3", False),
+    ("x = \\boxed{2}", "2, -3", False),  # a root missing
+    ("x = \\boxed{2}, \\boxed{-3} or \\boxed{5}", "2, -3", False),  # a root too many
+    ("\\boxed{3}.\n\nOr maybe \\boxed{4}.", "4", False),  # hedging across sentences
+    ("\\boxed{3}\n\nAlternatively, it could be \\boxed{4}", "4", False),
+]
+
+# Complex numbers in any arrangement (latex2sympy reads 4i and \frac{4}{5}i as different i's)
+COMPLEX = [
+    ("\\boxed{\\frac{3-4i}{5}}", "\\frac{3}{5}-\\frac{4}{5}i", True),
+    ("\\boxed{\\frac{3}{5}-\\frac{4}{5}i}", "\\frac{3-4i}{5}", True),
+    ("\\boxed{0.6-0.8i}", "\\frac{3-4i}{5}", True),
+    ("\\boxed{\\frac{3}{5}-\\frac{4}{5}i}", "0.6-0.8i", True),
+    ("\\boxed{3+4i}", "3 + 4 i", True),
+    ("\\boxed{\\frac{1+i}{2}}", "\\frac12+\\frac12 i", True),
+    ("\\boxed{\\frac{3+4i}{5}}", "\\frac{3}{5}-\\frac{4}{5}i", False),
+    ("\\boxed{\\frac{4-3i}{5}}", "0.6-0.8i", False),
+    ("\\boxed{3-4i}", "\\frac{3-4i}{5}", False),
+    ("\\boxed{\\frac{3}{5}}", "\\frac{3}{5}-\\frac{4}{5}i", False),
+]
+
+
+@pytest.mark.parametrize(("response", "reference", "label"), CUT_OFF + UNITS + SEVERAL_BOXES + COMPLEX)
+def test_stated_answers_units_lists_complex(response: str, reference: str, label: bool) -> None:
+    assert verify_math(response, reference) is label
+
+
+def test_cut_off_is_wrong_format() -> None:
+    verdict = check_math("First, 3 + 4 = 7 and then we multiply by", "7")
+    assert (verdict.status, verdict.kind, verdict.correct) == ("wrong_format", "none", False)
+    assert "no stated final answer" in verdict.problem
+
+
+def test_normalise_answer_and_list_items() -> None:
+    assert normalise_answer("80\\text{ km/h}") == ("80", "km/h")
+    assert normalise_answer("\\text{8 inches}") == ("8", "inches")
+    assert normalise_answer("x = 5 cm") == ("x = 5", "cm")
+    assert normalise_answer("45^{\\circ}") == ("45", "")
+    assert normalise_answer("50 percent") == ("50\\%", "")
+    assert normalise_answer("7 and then we") == ("7 and then we", "")  # a clause, not a unit
+    assert normalise_answer("\\frac{3-4i}{5}") == ("\\frac{3-4 i}{5}", "")
+    assert normalise_answer("\\text{(B)}") == ("\\text{(B)}", "")
+    assert list_items("2, -3") == ["2", "-3"]
+    assert list_items("\\{2, -3\\}") == ["2", "-3"]
+    assert list_items("x = 2 \\text{ or } x = -3") == ["2", "-3"]
+    assert list_items("\\pm 2") == ["2", "-2"]
+    assert list_items("(1, 2)") == ["(1, 2)"]  # a tuple or interval is one item
+    assert list_items("1,000") == ["1,000"]
+
+
 @pytest.mark.parametrize(("response", "reference"), EQUIVALENT)
 def test_equivalent_pairs(response: str, reference: str) -> None:
     assert verify_math(response, reference) is True
@@ -99,8 +212,12 @@ def test_extraction_rules() -> None:
     # the LAST marker wins, up to the end of its line; $...$ and the final period are dropped
     found = extract_answer("answer: 1\nThe final answer is $12$.\nThanks")
     assert (found.kind, found.answers) == ("marker", ("12",))
+    # else X of a last line "... = X" (or "... is X." with its period)
     tail = extract_answer("line one\n so x = 5  \n\n")
-    assert (tail.kind, tail.answers) == ("tail", ("so x = 5",))
+    assert (tail.kind, tail.answers) == ("tail", ("5",))
+    assert extract_answer("Work.\n\\[\n x = \\frac{1}{2}\n\\]").answers == ("\\frac{1}{2}",)
+    assert extract_answer("So the speed is 80 km/h.").values == ("80",)
+    assert extract_answer("So the speed is 80 km/h").kind == "none"  # no period: may go on
     assert extract_answer("  \n ").kind == "none"
 
 
