@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from k15ray.partial_rollout import loss_mask
+from k15ray.partial_rollout import loss_mask, version_mask
 from k15ray.types import Trajectory
 
 Batch = dict[str, np.ndarray]
@@ -61,7 +61,7 @@ def build_batch(
         attention[i, : p + r] = 1
         mask[i, p : p + r] = loss_mask(t, loss_mask_mode, current_version)
         rollout_logp[i, p : p + r] = [lp for seg in t.segments for lp in seg.logprobs]
-        current[i, p : p + r] = loss_mask(t, "current", current_version)
+        current[i, p : p + r] = version_mask(t, current_version)
     return {
         INPUT_IDS: input_ids,
         ATTENTION_MASK: attention,

@@ -23,6 +23,7 @@ ROLLOUT_BUFFER_SIZE = "rollout/buffer_trajectories"
 ROLLOUT_POLICY_VERSION = "rollout/policy_version"
 ROLLOUT_TOKENS = "rollout/tokens"
 ROLLOUT_RESUMED = "rollout/requests_resumed"
+ROLLOUT_ACTOR_REPLACEMENTS = "rollout/actor_replacements"  # cumulative: engines replaced after a failure
 
 # reward/: the shaped reward and its parts
 REWARD_MEAN = "reward/mean"

@@ -52,7 +52,9 @@ class K15Settings:
     def logprob_temperature(self) -> float:
         """T of the learner's log pi = log softmax(z / T): the rollout's sampling temperature, since
         the sampled policy is softmax(z / T) (T = 1 for greedy rollouts, temperature 0)."""
-        return self.rollout.temperature if self.rollout.temperature > 0 else 1.0
+        from k15ray.logprobs import policy_temperature
+
+        return policy_temperature(self.rollout.temperature)
 
     @classmethod
     def section_names(cls) -> tuple[str, ...]:

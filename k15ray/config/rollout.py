@@ -35,7 +35,7 @@ class RolloutConfig:
         "k: samples drawn per prompt (the group of mirror descent, paper 2.3.2)", 8
     )
     temperature: float = doc(
-        "sampling temperature; 0 = greedy (log-probs are always at temperature 1)", 1.0
+        "sampling temperature T; 0 = greedy (log-probs, here and in the learner, are at T; at 1 when greedy)", 1.0
     )
     top_p: float = doc("nucleus sampling mass in (0, 1]; 1 = off", 1.0)
     max_batch_size: int = doc("most sequences one actor decodes together (micro-batch)", 64)

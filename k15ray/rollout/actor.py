@@ -10,7 +10,8 @@ central master coordinates them. Here:
 * ``RolloutPool`` is the master's handle: ``generate`` splits the requests of an iteration across
   the actors (striding, so carried-over long continuations spread evenly), and when an actor dies
   mid-call (``ray.exceptions.RayActorError``) it starts a replacement, which loads the latest
-  published weights, and re-runs that actor's requests, so no prompt is lost;
+  published weights, and re-runs that actor's requests, so no prompt is lost; each replacement is
+  a WARNING of logger ``k15ray.rollout`` and counts in ``num_replacements``;
 * ``update_weights`` publishes the learner's state dict once to the object store and pushes the
   versioned reference to every actor (``k15ray.rollout.weight_sync``), then checks the versions;
   with vLLM actors on GPUs of their own, ``init_nccl`` + ``update_weights_nccl`` broadcast the
@@ -23,6 +24,7 @@ across actors and a re-run on a replacement do not change what is drawn.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -39,6 +41,8 @@ from k15ray.rollout.weight_sync import (
     fetch,
 )
 from k15ray.types import GenerationRequest, GenerationResult, RolloutBackend, SamplingParams
+
+logger = logging.getLogger("k15ray.rollout")
 
 
 def make_backend(
@@ -209,7 +213,7 @@ class RolloutPool:
         self.model_dir = str(model_dir)
         self.repeat_config = repeat_config
         self.sync = WeightSync()
-        self.num_replacements = 0
+        self._num_replacements = 0
         self.workers: list[Any] = [self._start() for _ in range(self.config.num_workers)]
         self._nccl_workers: list[Any] = []  # the actors of the NCCL group (init_nccl)
 
@@ -232,19 +236,41 @@ class RolloutPool:
             gpu_memory_utilization=cfg.gpu_memory_utilization,
         )
 
-    def _replace(self, index: int, restarts: list[int]) -> None:
-        """Start a new actor in slot ``index`` (it loads the latest weights)."""
+    @property
+    def actors(self) -> tuple[Any, ...]:
+        """The rollout actors' handles, one per slot (a replacement takes its dead actor's slot)."""
+        return tuple(self.workers)
+
+    @property
+    def num_replacements(self) -> int:
+        """Dead actors replaced since the pool started (cumulative)."""
+        return self._num_replacements
+
+    def _replace(self, index: int, restarts: list[int], error: Exception) -> None:
+        """Start a new actor in slot ``index`` (it loads the latest weights), saying so in the
+        log: ``error`` is why the old one is gone."""
         import ray
 
         if restarts[0] >= self.config.max_worker_restarts:
             raise RuntimeError(
                 f"rollout actors died {restarts[0] + 1} times in one call; raise "
                 "rollout.max_worker_restarts or look at the actors' logs for the cause"
-            )
+            ) from error
         restarts[0] += 1
-        self.num_replacements += 1
+        self._num_replacements += 1
         ray.kill(self.workers[index], no_restart=True)
         self.workers[index] = self._start()
+        reason = " ".join(str(error).split())  # Ray's message spans lines: pid, ip, cause
+        logger.warning(
+            "rollout actor %d died (%s: %s); replaced by %r, which loads weights version %s "
+            "(%d replacements since the pool started)",
+            index,
+            type(error).__name__,
+            reason[:500],
+            self.workers[index],
+            self.sync.version if self.sync.version is not None else "0 (from model_dir)",
+            self._num_replacements,
+        )
 
     def generate(
         self, requests: Sequence[GenerationRequest], params: SamplingParams
@@ -264,8 +290,8 @@ class RolloutPool:
             index = pending.pop(ready[0])
             try:
                 done[index] = ray.get(ready[0])
-            except RayActorError:
-                self._replace(index, restarts)
+            except RayActorError as error:
+                self._replace(index, restarts, error)
                 pending[self.workers[index].generate.remote(shards[index], params)] = index
         results: list[GenerationResult | None] = [None] * len(requests)
         for i, shard_results in done.items():
@@ -296,8 +322,8 @@ class RolloutPool:
         for i, call in enumerate(calls):
             try:
                 ray.get(call)
-            except RayActorError:
-                self._replace(i, restarts)  # the replacement loads ``ref`` as it starts
+            except RayActorError as error:
+                self._replace(i, restarts, error)  # the replacement loads ``ref`` as it starts
         check_versions(self.policy_versions(), ref.version)
 
     def _check_nccl_backend(self) -> None:
@@ -363,8 +389,8 @@ class RolloutPool:
                 try:
                     versions.append(int(ray.get(self.workers[i].policy_version.remote())))
                     break
-                except RayActorError:
-                    self._replace(i, restarts)
+                except RayActorError as error:
+                    self._replace(i, restarts, error)
         return versions
 
     @property

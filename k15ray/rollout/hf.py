@@ -5,7 +5,8 @@ the CPU default of k15ray and the fallback on GPU. One call to ``generate`` take
 (prompt + earlier segments, for partial rollouts) and returns, for each, the new tokens, their
 rollout log-probs, a finish reason and the policy version that produced them.
 
-Decoding is our own loop over the model's forward with a ``DynamicCache`` (KV cache):
+Decoding is our own loop over the model's forward with a KV ``Cache`` of growing layers, passed as
+``cache=`` (``past_key_values=`` on transformers releases before that rename, ``cache_kwarg``):
 
 * requests are sorted by length and cut into micro-batches of at most ``max_batch_size``;
 * each micro-batch is LEFT-padded; position ids count only real tokens (``cumsum(mask) - 1``), so a
@@ -15,10 +16,12 @@ Decoding is our own loop over the model's forward with a ``DynamicCache`` (KV ca
   repeat) is dropped from the batch and from the KV cache, so short requests do not pay for long ones;
 * next token y_t ~ softmax(logits / temperature) restricted to the top-p nucleus; temperature 0 is
   greedy (argmax);
-* the log-prob reported for y_t is ``log softmax(logits)[y_t]``: the policy pi_theta itself, at
-  temperature 1, WHATEVER the sampling temperature/top-p. This is log pi_theta_i(y_t | x, y_<t), the
-  quantity the learner recomputes as the reference log-prob of mirror descent (paper 2.3.2, the
-  pi_ref = pi_theta_i of eq. 2), so the two are directly comparable (vLLM's ``raw_logprobs`` too);
+* the log-prob reported for y_t is ``log softmax(logits / T)[y_t]`` with T the sampling temperature
+  (``k15ray.logprobs.policy_temperature``: T = 1 for greedy decoding, temperature 0): the policy
+  the rollout samples from, before the top-p cut. It is log pi_theta_i(y_t | x, y_<t), the quantity
+  the learner recomputes at the same T as the reference log-prob of mirror descent (paper 2.3.2,
+  the pi_ref = pi_theta_i of eq. 2), so the two are directly comparable (vLLM's
+  ``processed_logprobs`` too, when top_p = 1);
 * the stop token that ends a sample is part of its tokens (with its log-prob), so the learner trains
   the policy to emit it;
 * repeat detection (paper 2.6.2): a streaming ``RepeatDetector`` per request sees each new token and
@@ -31,6 +34,7 @@ Finish reasons: ``stop`` (a stop token was sampled), ``repeat`` (caught looping)
 
 from __future__ import annotations
 
+import inspect
 import random
 import zlib
 from collections.abc import Mapping, Sequence
@@ -42,7 +46,9 @@ import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
 from k15ray.config.repeat import RepeatConfig
+from k15ray.logprobs import policy_temperature
 from k15ray.rollout.repeat import RepeatDetector
+from k15ray.rollout.weight_sync import check_new_version
 from k15ray.types import BackendFinish, GenerationRequest, GenerationResult, SamplingParams
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -84,9 +90,27 @@ def sample_tokens(
     return tokens.clamp(max=probs.shape[-1] - 1)
 
 
-def sampled_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    """log pi(token | context) at temperature 1: ``log_softmax(logits)[token]`` per row, (B,)."""
-    logits = logits.float()
+def cache_kwarg(model: Any) -> str:
+    """The name under which ``model.forward`` takes a KV ``Cache``: ``cache`` in the transformers
+    releases that renamed it, ``past_key_values`` before (the old name warns, then goes in 5.40)."""
+    forward = getattr(model, "forward", None)
+    try:
+        params = inspect.signature(forward).parameters if forward is not None else {}
+    except (TypeError, ValueError):  # a forward inspect cannot read: the long-standing name
+        params = {}
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def sampled_logprobs(
+    logits: torch.Tensor, tokens: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
+    """log pi(token | context) at temperature T > 0: ``log_softmax(logits / T)[token]`` per row, (B,)."""
+    if not temperature > 0:
+        raise ValueError(
+            f"temperature must be > 0, got {temperature}; greedy rollouts (temperature 0) report "
+            "log-probs at temperature 1: pass k15ray.logprobs.policy_temperature(temperature)"
+        )
+    logits = logits.float() / temperature  # (B, V)
     picked = logits.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)  # (B,)
     return picked - logits.logsumexp(dim=-1)
 
@@ -189,6 +213,7 @@ class HFBackend:
         pad = getattr(tokenizer, "pad_token_id", None)
         self.default_stop_ids: tuple[int, ...] = () if eos is None else (int(eos),)
         self.pad_id = int(pad if pad is not None else (eos if eos is not None else 0))
+        self._cache_kwarg = cache_kwarg(model)
 
     @classmethod
     def from_pretrained(
@@ -218,11 +243,7 @@ class HFBackend:
 
         Keys must be the model's own ``state_dict`` keys; a key of a tied weight (e.g.
         ``lm_head.weight`` tied to the embeddings) may be absent when its twin is present."""
-        if version <= self._version:
-            raise ValueError(
-                f"weight version must increase: the backend holds {self._version}, got {version}; "
-                "publish each new set of weights with a larger version"
-            )
+        check_new_version(self._version, version, "the rollout backend")
         own = self.model.state_dict()  # tied weights appear under each of their names
         unexpected = sorted(set(state_dict) - set(own))
         if unexpected:
@@ -313,16 +334,16 @@ class HFBackend:
             input_ids=input_ids,
             attention_mask=attention,
             position_ids=positions,
-            past_key_values=cache,
             use_cache=True,
             logits_to_keep=1,
+            **{self._cache_kwarg: cache},
         )
         next_pos = positions[:, -1:] + 1  # (B, 1)
         while True:
             logits = out.logits[:, -1, :]  # (B, V)
             streams = [r.stream for r in active if r.stream is not None] if seeded else None
             tokens = sample_tokens(logits, params.temperature, params.top_p, streams)  # (B,)
-            logps = sampled_logprobs(logits, tokens)  # (B,)
+            logps = sampled_logprobs(logits, tokens, policy_temperature(params.temperature))  # (B,)
             # one device-to-host copy per step: token ids are exact in float64
             host_tokens, host_logps = torch.stack([tokens.double(), logps.double()]).tolist()
             keep = []
@@ -343,7 +364,7 @@ class HFBackend:
                 input_ids=tokens.unsqueeze(-1),  # (B, 1)
                 attention_mask=attention,
                 position_ids=next_pos,
-                past_key_values=cache,
                 use_cache=True,
+                **{self._cache_kwarg: cache},
             )
             next_pos = next_pos + 1

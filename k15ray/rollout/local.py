@@ -37,7 +37,6 @@ class LocalRolloutPool:
         check_backend_available(self.config.backend)
         check_model_dir(model_dir)
         self.model_dir = str(model_dir)
-        self.num_replacements = 0  # nothing to replace: a failure here is the master's failure
         self.backend = make_backend(
             self.config.backend,
             model_dir,
@@ -82,6 +81,11 @@ class LocalRolloutPool:
     @property
     def policy_version(self) -> int:
         return self.backend.policy_version
+
+    @property
+    def num_replacements(self) -> int:
+        """Always 0: no actor to replace (a failure here is the master's failure)."""
+        return 0
 
     def ping(self) -> list[int]:
         return [os.getpid()]

@@ -125,6 +125,7 @@ class RolloutPhase:
             M.ROLLOUT_FRAC_CARRIED: len(update.carried) / max(len(requests), 1),
             M.ROLLOUT_BUFFER_SIZE: float(len(self.buffer.unfinished())),
             M.ROLLOUT_RESUMED: float(num_resumed),
+            M.ROLLOUT_ACTOR_REPLACEMENTS: float(self.pool.num_replacements),
             **M.length_stats([t.num_response_tokens for t in finished]),
             **reward_values,
             M.PERF_SECONDS_ROLLOUT: t1 - t0,

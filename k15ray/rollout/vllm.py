@@ -4,8 +4,14 @@ Implements the same ``RolloutBackend`` Protocol as ``k15ray.rollout.hf.HFBackend
 (``TokensPrompt``: prompt + earlier segments for partial rollouts, paper 2.6.2), token ids, the
 log-probs of the sampled tokens and finish reasons out.
 
-* Log-probs are vLLM's ``raw_logprobs`` (log-softmax of the unprocessed logits), the same quantity the
-  HF backend reports and the learner recomputes as the reference log-probs of theta_i.
+* Log-probs are vLLM's ``processed_logprobs`` (engine argument ``logprobs_mode``): the log-softmax
+  of the logits after temperature, log softmax(z / T)[y] (greedy requests: no temperature, T = 1),
+  the same quantity the HF backend reports and the learner recomputes at the same T
+  (``k15ray.logprobs.policy_temperature``) as the reference log-probs of theta_i. vLLM takes them
+  after top-k/top-p as well, renormalised over the nucleus, so with top_p < 1 they sit above the
+  learner's by log(1 / nucleus mass) (the ``loss/rollout_logp_gap_*`` metrics show it); with
+  top_p = 1 the two agree. This mode keeps vLLM off FlashInfer's sampler (which cannot return
+  processed log-probs); the bundled vLLM has no FlashInfer anyway.
 * Repeat detection: generation runs in chunks of ``repeat_check_tokens``; after each chunk the new
   tokens go through ``first_loop_end``, the batch form of the HF backend's streaming
   ``RepeatDetector``, so a looping sample ends with exactly the tokens the HF backend would keep and
@@ -29,6 +35,7 @@ from k15ray.config.repeat import RepeatConfig
 from k15ray.rollout.hf import request_seed
 from k15ray.rollout.nccl_sync import NCCL_EXTENSION
 from k15ray.rollout.repeat import first_loop_end
+from k15ray.rollout.weight_sync import check_new_version
 from k15ray.types import BackendFinish, GenerationRequest, GenerationResult, SamplingParams
 
 _FINISH: dict[str, BackendFinish] = {"stop": "stop", "length": "length", "repetition": "repeat"}
@@ -56,7 +63,8 @@ class VLLMBackend:
             ``SamplingParams.detect_repeats`` is set.
         repeat_check_tokens: tokens generated between two repeat checks (the most a looping sample
             can waste).
-        engine_kwargs: passed through to ``vllm.LLM``.
+        engine_kwargs: passed through to ``vllm.LLM`` (``logprobs_mode`` defaults to
+            ``processed_logprobs``, see the module docstring).
     """
 
     def __init__(
@@ -93,6 +101,8 @@ class VLLMBackend:
             ) from err
         # The NCCL weight-sync methods (k15ray.rollout.nccl_sync) join the engine's workers.
         engine_kwargs.setdefault("worker_extension_cls", NCCL_EXTENSION)
+        # log-probs at the sampling temperature, as the learner recomputes them (module docstring)
+        engine_kwargs.setdefault("logprobs_mode", "processed_logprobs")
         self._llm = LLM(
             model=str(model_dir),
             gpu_memory_utilization=gpu_memory_utilization,
@@ -212,11 +222,7 @@ class VLLMBackend:
 
     def update_weights(self, state_dict: Mapping[str, Any], version: int) -> None:
         """Load new weights in place (GPU tensors stay on the GPU) and set the policy version."""
-        if version <= self._version:
-            raise ValueError(
-                f"weight version {version} is not newer than the loaded version {self._version}; "
-                "versions must increase with every update"
-            )
+        check_new_version(self._version, version, "the vLLM engine")
         if self._asleep:
             self.wake()
         items = list(state_dict.items())
@@ -243,11 +249,7 @@ class VLLMBackend:
     def receive_weights(self, layout_wire: Mapping[str, Any], version: int) -> None:
         """Receive the learner's next NCCL broadcast (``PackedLayout.to_wire()`` form) into the
         engine in place and set the policy version; blocks until the broadcast completes."""
-        if version <= self._version:
-            raise ValueError(
-                f"weight version {version} is not newer than the loaded version {self._version}; "
-                "versions must increase with every update"
-            )
+        check_new_version(self._version, version, "the vLLM engine")
         if self._asleep:
             self.wake()
         self._llm.collective_rpc("k15_receive_weights", args=(dict(layout_wire),))

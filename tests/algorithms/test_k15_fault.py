@@ -21,7 +21,7 @@ def test_killed_rollout_actor_mid_iteration(ray_session: None, tmp_path: Path) -
     try:
         pool, buffer = algo._rollout.pool, algo._rollout.buffer
         pool.ping()  # the actor is up before the iteration starts
-        victim = pool.workers[0]
+        victim = pool.actors[0]
         killed_mid_generation: list[bool] = []
 
         def kill_during_generation() -> None:
@@ -37,6 +37,7 @@ def test_killed_rollout_actor_mid_iteration(ray_session: None, tmp_path: Path) -
         killer.join()
         assert killed_mid_generation == [True]
         assert pool.num_replacements == 1
+        assert result[M.ROLLOUT_ACTOR_REPLACEMENTS] == 1.0  # the replacement is visible as a metric
         # 3 prompts x k=4: all 12 trajectories finished (stopped, or truncated at 400 tokens)
         assert result[M.ROLLOUT_PROMPTS] == 3
         assert result[M.ROLLOUT_TRAJECTORIES] == 12

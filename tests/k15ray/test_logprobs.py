@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 import torch
@@ -218,16 +219,16 @@ def test_temperature_must_be_positive(temperature: float) -> None:
 # ------------------------------------------------------------------ logits scaled after lm_head
 
 
-def _scaled_head_model(kind: str) -> torch.nn.Module:
+def _scaled_head_model(kind: str) -> Any:
     """A 2-layer random model whose forward rescales lm_head's output: Cohere multiplies the
     logits by ``logit_scale``, Granite divides them by ``logits_scaling``."""
     torch.manual_seed(0)
-    common = dict(
+    common: dict[str, Any] = dict(
         vocab_size=13, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=32,
     )
     if kind == "cohere":
-        model: torch.nn.Module = CohereForCausalLM(CohereConfig(logit_scale=3.0, **common))
+        model: Any = CohereForCausalLM(CohereConfig(logit_scale=3.0, **common))
     else:
         model = GraniteForCausalLM(GraniteConfig(logits_scaling=0.25, **common))
     return model.double().eval()

@@ -153,7 +153,7 @@ def test_weight_sync_config_names_the_fix() -> None:
     from k15ray.config.rollout import RolloutConfig
 
     assert RolloutConfig(backend="vllm", num_gpus_per_worker=1, weight_sync="nccl").weight_sync == "nccl"
-    with pytest.raises(ValueError, match="weight_sync: 'gloo' is not one of"):
+    with pytest.raises(ValueError, match="rollout.weight_sync 'gloo' is not one of"):
         RolloutConfig(weight_sync="gloo")
     with pytest.raises(ValueError, match="nccl needs backend: vllm with colocate: false"):
         RolloutConfig(weight_sync="nccl")  # hf backend

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import ray
+from ray.exceptions import RayActorError
 from transformers import LlamaForCausalLM
 
 from k15ray.config.rollout import RolloutConfig
@@ -99,7 +102,7 @@ def test_killed_worker_is_replaced_and_no_request_is_lost(
     call = threading.Thread(target=lambda: out.setdefault("results", pool.generate(reqs, GREEDY)))
     call.start()
     time.sleep(0.3)  # the call is in flight
-    ray.kill(pool.workers[0], no_restart=True)
+    ray.kill(pool.actors[0], no_restart=True)
     call.join(timeout=600)
     assert not call.is_alive()
     results = out["results"]
@@ -111,6 +114,47 @@ def test_killed_worker_is_replaced_and_no_request_is_lost(
     assert [r.token_ids for r in results[::16]] == [r.token_ids for r in expected]
     new_pids = pool.ping()
     assert new_pids[0] != pids[0] and new_pids[1] == pids[1]
+
+
+def wait_until_dead(actor: Any, timeout_s: float = 60.0) -> None:
+    """Block until ``actor`` answers no more calls (``ray.kill`` returns before it is gone)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            ray.get(actor.ping.remote(), timeout=timeout_s)
+        except RayActorError:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{actor!r} still answers {timeout_s} s after ray.kill")
+
+
+def test_replacement_is_logged_counted_and_visible(
+    pool: RolloutPool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A dead actor's replacement leaves traces: one WARNING of logger ``k15ray.rollout`` naming
+    the slot, the cause and the new actor; ``num_replacements`` one up; ``actors`` holding the new
+    handle in the dead one's slot; and every result of the call."""
+    before = pool.actors
+    assert isinstance(before, tuple) and len(before) == 2
+    replaced = pool.num_replacements
+    ray.kill(before[0], no_restart=True)
+    wait_until_dead(before[0])
+    reqs = requests(6, 5)
+    with caplog.at_level(logging.WARNING, logger="k15ray.rollout"):
+        results = pool.generate(reqs, GREEDY)
+    assert [r.request_id for r in results] == [r.request_id for r in reqs]
+    assert all(len(r.token_ids) == 5 for r in results)
+    assert {r.policy_version for r in results} == {pool.sync.version or 0}
+    assert pool.num_replacements == replaced + 1
+    after = pool.actors
+    assert after[0] != before[0] and after[1] == before[1]
+    (record,) = [r for r in caplog.records if r.name == "k15ray.rollout"]
+    assert record.levelno == logging.WARNING
+    message = record.getMessage()
+    assert message.startswith("rollout actor 0 died (ActorDiedError: ")
+    assert "killed by `ray.kill`" in message and repr(after[0]) in message
+    with pytest.raises(AttributeError):
+        pool.num_replacements = 0  # type: ignore[misc]  # read-only: only the pool counts
 
 
 def test_bad_config_fails_before_any_actor_starts(tmp_path: Path) -> None:
