@@ -12,6 +12,8 @@ Builder methods (none collides with a name of ``AlgorithmConfig``):
 
 * ``.environment(env="k15/Math-v0", env_config={...})``: RLlib's own; any Gymnasium id whose
   env exposes ``prompts`` and ``score(prompt, response)`` (``k15ray.envs.TextEnv``);
+* ``.k15_environment(entry_point="mypkg.envs:MyEnv", imports=["mypkg.envs"])``: what registers a
+  user's env id in every process that makes the env (a Tune trial is a process of its own);
 * ``.policy(model_dir=..., dtype=...)``: the causal LM pi_theta (a Hugging Face directory);
 * ``.k15_rollouts(rollout=, partial_rollout=, repeat=, sampling=)``;
 * ``.k15_training(learner=, mirror_descent=, length_penalty=)``;
@@ -87,6 +89,9 @@ class K15Config(AlgorithmConfig):
         # No RLlib EnvRunners: rollouts run in k15ray.rollout actors (DESIGN.md, Ray facts).
         self._is_online = False
         self.env: Any = "k15/Math-v0"
+        # What registers a user's env id in the process that makes the env (k15_environment).
+        self.k15_env_entry_point: str | None = None
+        self.k15_env_imports: list[str] = []
         self.k15_logdir: str | None = None  # Trainable's logdir outside Tune (None: a temp dir)
         defaults = K15Settings().to_sections()
         for attr, (name, _) in SECTIONS.items():
@@ -110,6 +115,34 @@ class K15Config(AlgorithmConfig):
         if dtype is not NotProvided:
             changes["dtype"] = dtype
         self.k15_policy = section_mapping("policy", {**self.k15_policy, **changes})
+        return self
+
+    def k15_environment(
+        self,
+        *,
+        entry_point: str | None = NotProvided,  # type: ignore[assignment]
+        imports: list[str] | tuple[str, ...] = NotProvided,  # type: ignore[assignment]
+    ) -> K15Config:
+        """What makes ``config.env``'s id known in every process that makes the env (the driver,
+        each Tune trial): ``entry_point`` (``"module:Class"`` or ``"path/to/file.py:Class"``)
+        registers the id where it is unknown; ``imports`` (module names or ``.py`` files) are
+        imported first, and register the ids they define. Relative file paths are made absolute here."""
+        from k15ray.envs.registration import absolute_env_source, check_entry_point
+
+        if entry_point is not NotProvided:
+            if entry_point is not None:
+                if not isinstance(entry_point, str):
+                    raise ValueError(
+                        f"entry_point={entry_point!r}: give a 'module:Class' string (a Tune trial "
+                        "imports it); to pass a class, use K15Config().environment(MyEnvClass)"
+                    )
+                check_entry_point(entry_point)
+                entry_point = absolute_env_source(entry_point)
+            self.k15_env_entry_point = entry_point
+        if imports is not NotProvided:
+            if isinstance(imports, str) or not all(isinstance(m, str) and m for m in imports):
+                raise ValueError(f"imports={imports!r}: give a list of module names or .py file paths")
+            self.k15_env_imports = [absolute_env_source(m) for m in imports]
         return self
 
     def k15_rollouts(
@@ -185,7 +218,7 @@ class K15Config(AlgorithmConfig):
                 "policy.model_dir is not set: call K15Config().policy(model_dir=...) with a "
                 "Hugging Face model directory (e.g. the output of `k15ray sft`)"
             )
-        _check_env(self.env)
+        _check_env(self.env, entry_point=self.k15_env_entry_point, imports=self.k15_env_imports)
         if self.num_learners != 0:
             raise ValueError(
                 f"num_learners={self.num_learners}: K15 runs its learner in the main process; "
@@ -215,22 +248,20 @@ class K15Config(AlgorithmConfig):
         return {}
 
 
-def _check_env(env: Any) -> None:
-    """The env must be a known Gymnasium id, a Tune env name, a class path or an env class."""
+def _check_env(env: Any, *, entry_point: str | None = None, imports: list[str] | tuple[str, ...] = ()) -> None:
+    """The env must be a Gymnasium id or Tune env name known in this process once ``imports`` are
+    imported and ``entry_point`` registered (``k15ray.envs.ensure_registered``), a class path or an
+    env class. Runs in every process that builds K15: the driver and each Tune trial."""
     if not env:
         raise ValueError(
             "no environment: call K15Config().environment('k15/Math-v0') or the id of an env "
             "registered with k15ray.envs.register / ray.tune.registry.register_env"
         )
+    import k15ray.envs
+    from k15ray.envs.registration import is_known, unknown_env_message
+
+    k15ray.envs.ensure_registered(env, entry_point=entry_point, imports=imports)
     if not isinstance(env, str) or "." in env.split("/")[0]:
         return  # an env class, or a "package.module.Class" path: RLlib resolves it
-    from ray.tune.registry import ENV_CREATOR, _global_registry
-
-    import k15ray.envs
-
-    if env not in gym.registry and not _global_registry.contains(ENV_CREATOR, env):
-        raise ValueError(
-            f"environment {env!r} is not registered; registered ids: {k15ray.envs.registered_ids()}. "
-            "Register it with k15ray.envs.register(id, 'module:Class') or "
-            "ray.tune.registry.register_env(name, creator), or fix K15Config().environment(...)"
-        )
+    if not is_known(env):
+        raise ValueError(unknown_env_message(env))

@@ -105,11 +105,17 @@ class K15(Algorithm):
         self._rollout = RolloutPhase(self.settings, self._make_env(), seed=self._seed)
 
     def _make_env(self, overrides: dict[str, Any] | None = None) -> Any:
-        """An env of ``config.env`` (gym id, Tune-registered name or class) with ``overrides``."""
-        import k15ray.envs  # noqa: F401  (registers the k15/ ids in this process, e.g. a Tune trial)
+        """An env of ``config.env`` (gym id, Tune-registered name, class path or class) with ``overrides``."""
+        import k15ray.envs  # registers the k15/ ids in this process, e.g. a Tune trial
 
-        env_config = {**dict(self.config.env_config), **(overrides or {})}
-        env = self.env_creator(EnvContext(env_config, worker_index=0))
+        cfg = self.config
+        # A Tune trial is a process of its own: register a user's id here too (K15Config.k15_environment).
+        k15ray.envs.ensure_registered(cfg.env, entry_point=cfg.k15_env_entry_point, imports=cfg.k15_env_imports)
+        env_config = {**dict(cfg.env_config), **(overrides or {})}
+        if isinstance(cfg.env, type):  # RLlib would pass the EnvContext as the only argument
+            env = cfg.env(**env_config)
+        else:
+            env = self.env_creator(EnvContext(env_config, worker_index=0))
         inner = getattr(env, "unwrapped", env)
         if not hasattr(inner, "prompts") or not callable(getattr(inner, "score", None)):
             raise ValueError(

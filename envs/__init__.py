@@ -11,7 +11,9 @@ Importing this package registers ``k15/Math-v0``, ``k15/Code-v0`` and ``k15/Visi
     info["reward_result"]                                 # RewardResult(score, correct, status, details)
 
 The training loop uses the unwrapped env directly: ``env.unwrapped.prompts`` (the prompt set D)
-and ``env.unwrapped.score(prompt, response) -> RewardResult``. See docs/envs.md.
+and ``env.unwrapped.score(prompt, response) -> RewardResult``. A user's env is registered with
+``register(id, "mypkg.envs:MyEnv")``; ``ensure_registered`` registers it again in another process
+(a Tune trial, ``k15ray train``) from an entry point or modules to import. See docs/envs.md.
 """
 
 from k15ray.envs.base import PRINTABLE_CHARSET, TextEnv, prompt_text, text_space
@@ -24,6 +26,8 @@ from k15ray.envs.dataset import (
 )
 from k15ray.envs.registration import (
     BUILTIN_ENVS,
+    ensure_registered,
+    import_env_modules,
     make_env,
     register,
     register_builtin_envs,
@@ -37,6 +41,8 @@ __all__ = [
     "BUILTIN_ENVS",
     "PRINTABLE_CHARSET",
     "TextEnv",
+    "ensure_registered",
+    "import_env_modules",
     "iter_prompts",
     "load_prompts",
     "make_env",

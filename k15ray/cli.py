@@ -6,9 +6,53 @@ Sub-commands import their modules lazily so that ``k15ray --help`` stays fast.
 
 from __future__ import annotations
 
-import typer
+import os
+import shlex
+import sys
+import traceback
+from typing import Any
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+import typer
+from typer.core import TyperGroup
+
+from k15ray.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, Interrupted, UserError
+
+
+class _Group(TyperGroup):
+    """How every command ends early (``k15ray.errors``): a ``UserError`` prints ``error: ...`` on
+    one line and exits 2, ``Interrupted`` prints what was kept and how to resume and exits 130;
+    ``--debug`` / ``K15RAY_DEBUG=1`` adds the traceback. Any other exception is a bug and keeps its
+    traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as err:
+            _report(err, " ".join(str(err).split()), ctx, prefix="error: ")
+            raise typer.Exit(EXIT_USER_ERROR) from None
+        except Interrupted as err:
+            _report(err, str(err), ctx)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _report(err: Exception, message: str, ctx: Any, prefix: str = "") -> None:
+    if ctx.params.get("debug") or os.environ.get("K15RAY_DEBUG", "") not in ("", "0"):
+        traceback.print_exception(err, file=sys.stderr)
+    typer.echo(f"{prefix}{message}", err=True)
+
+
+app = typer.Typer(
+    cls=_Group, add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False
+)
+
+
+@app.callback()
+def _options(
+    debug: bool = typer.Option(
+        False, "--debug", envvar="K15RAY_DEBUG", help="also print the traceback of a user error (or K15RAY_DEBUG=1)"
+    ),
+) -> None:
+    """Global options (before the command: ``k15ray --debug train ...``)."""
 
 
 @app.command("serve")
@@ -21,7 +65,7 @@ def serve_command(
     backend: str = typer.Option(None, "--backend", help="policy rollout backend: hf or vllm (default hf)"),
     config: str = typer.Option(None, "--config", help="a Serve config file such as configs/serve.yaml; flags override it"),
 ) -> None:
-    """Serve the policy, rewards and sandbox on Ray Serve until Ctrl-C (see docs/serve.md)."""
+    """Serve the policy, rewards and sandbox on Ray Serve until Ctrl-C or SIGTERM (exit 0; docs/serve.md)."""
     from k15ray.serve.app import config_from_cli, serve_until_interrupted
 
     try:
@@ -50,8 +94,9 @@ def train_command(
     try:
         experiment = load_experiment(config, dict(parse_override(item) for item in set_ or []))
     except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
-    train(experiment, resume=resume)
+        raise UserError(str(err)) from err
+    command = ["k15ray", "train", config, *(arg for item in set_ or [] for arg in ("--set", item)), "--resume"]
+    train(experiment, resume=resume, resume_command=shlex.join(command))
 
 
 @app.command("vision-examples")
@@ -93,54 +138,105 @@ def sft_command(
     set_: list[str] | None = _SFT_SET,
 ) -> None:
     """Long-CoT SFT warm-up (paper 2.2); resumes from the newest checkpoint in out_dir."""
+    from pathlib import Path
+
     import yaml
 
     from k15ray.config import load_config
     from k15ray.config.sft import SFTConfig
-    from k15ray.sft import train_sft
+    from k15ray.preflight import check_sft
+    from k15ray.sft import checkpoints, train_sft
 
     overrides = {}
     for item in set_ or []:
         key, sep, value = item.partition("=")
         if not sep:
-            raise typer.BadParameter(f"--set {item!r}: write KEY=VALUE, e.g. --set max_minutes=2")
+            raise UserError(f"--set {item!r}: write KEY=VALUE, e.g. --set max_minutes=2")
         overrides[key] = yaml.safe_load(value)
     try:
         sft_config = load_config(SFTConfig, config, overrides)
     except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
-    typer.echo(f"final model: {train_sft(sft_config)}")
+        raise UserError(str(err)) from err
+    check_sft(sft_config)  # before any model is built or loaded
+    try:
+        final = train_sft(sft_config)
+    except KeyboardInterrupt:  # train_sft saved a checkpoint first
+        saved = checkpoints(Path(sft_config.out_dir))
+        kept = f"its checkpoint is kept in {saved[-1]}" if saved else "no checkpoint was saved yet"
+        command = shlex.join(["k15ray", "sft", config, *(arg for item in set_ or [] for arg in ("--set", item))])
+        raise Interrupted(f"interrupted: {kept}\nresume with: {command}") from None
+    typer.echo(f"final model: {final}")
 
 
 @app.command("eval")
 def eval_command(
-    model: str = typer.Argument(..., help="Hugging Face model directory"),
+    model: str = typer.Argument(..., help="Hugging Face model directory (e.g. runs/quickstart/rl/policy)"),
     data: str = typer.Argument(..., help="prompt set (JSONL or Parquet)"),
-    k: int = typer.Option(4, "--k", help="samples per prompt for pass@1 (0 = greedy only)"),
-    temperature: float = typer.Option(1.0, "--temperature", help="sampling temperature of the k samples"),
-    max_new_tokens: int = typer.Option(512, "--max-new-tokens", help="longest response"),
+    k: int | None = typer.Option(
+        None, "--k", help="samples per prompt for pass@1, 0 = greedy only (default: the run's, else 4)"
+    ),
+    temperature: float | None = typer.Option(
+        None, "--temperature", help="sampling temperature of the k samples (default: the run's, else 0.6)"
+    ),
+    max_new_tokens: int | None = typer.Option(
+        None, "--max-new-tokens", help="longest response in tokens (default: the run's, else 384)"
+    ),
     batch_size: int = typer.Option(64, "--batch-size", help="requests decoded together"),
     limit: int = typer.Option(0, "--limit", help="evaluate only the first N prompts (0 = all)"),
+    json_: bool = typer.Option(False, "--json", help="print the figures as JSON instead of the table"),
+    plot: str | None = typer.Option(None, "--plot", help="also write a PNG bar chart per level to this path"),
 ) -> None:
-    """Greedy accuracy, pass@1 over k samples and mean response tokens, by difficulty (JSON)."""
+    """pass@1 over k samples, greedy accuracy and response tokens, overall and per difficulty level.
+
+    Settings not given as flags come from the eval section of the run that made MODEL (the
+    config.json of `k15ray train`'s output_dir), else the quick-start's (docs/eval.md).
+    """
     import json
 
+    from rich.console import Console
+
     from k15ray.envs.dataset import load_prompts
+    from k15ray.eval_report import (
+        header_table,
+        report_json,
+        results_table,
+        settings_for,
+        write_plot,
+    )
     from k15ray.evaluation import evaluate
 
+    console = Console()
     try:
+        settings = settings_for(model, k=k, temperature=temperature, max_new_tokens=max_new_tokens)
         prompts = load_prompts(data)
+        prompts = prompts[:limit] if limit else prompts
+        if not json_:
+            console.print(header_table(model, data, len(prompts), settings))
         report = evaluate(
-            model, None, prompts[:limit] if limit else prompts, k=k, temperature=temperature,
-            max_new_tokens=max_new_tokens, batch_size=batch_size,
+            model, None, prompts, k=settings.k, temperature=settings.temperature,
+            max_new_tokens=settings.max_new_tokens, batch_size=batch_size,
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
-    typer.echo(json.dumps(report.to_dict(), indent=2))
+    if json_:
+        typer.echo(json.dumps(report_json(report, model, data, settings), indent=2))
+    else:
+        console.print(results_table(report))
+    if plot:
+        written = write_plot(report, plot, f"{model}: k={settings.k}, temperature {settings.temperature}")
+        typer.echo(f"plot: {written}", err=json_)
+
+
+def _quiet_known_noise() -> None:
+    """Drop the known-harmless library messages before any library loads (``k15ray.noise``)."""
+    from k15ray.noise import quiet_known_noise
+
+    quiet_known_noise()
 
 
 def main() -> None:
     """Console-script entry point."""
+    _quiet_known_noise()
     app()
 
 

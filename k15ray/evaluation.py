@@ -26,15 +26,26 @@ from k15ray.types import GenerationRequest, Prompt, RewardResult, RolloutBackend
 
 RewardCallable = Callable[[Prompt, str], RewardResult]
 
+# The defaults are the quick-start's held-out settings (configs/quickstart.yaml, `eval`), so that
+# `k15ray eval` on a model from elsewhere reads like the figures in README and docs/k15.md.
+DEFAULT_K = 4
+"""Samples per prompt for pass@1."""
+DEFAULT_TEMPERATURE = 0.6
+"""Sampling temperature of the k samples."""
+DEFAULT_MAX_NEW_TOKENS = 384
+"""Longest response (tokens)."""
+
 
 @dataclass(frozen=True)
 class LevelReport:
-    """Figures of one difficulty level (or of all prompts). ``None``: that pass was not run."""
+    """Figures of one difficulty level (or of all prompts). ``None``: that pass was not run.
+    Response tokens count the sampled responses (the greedy ones when k = 0)."""
 
     n_prompts: int
     greedy_accuracy: float | None
     pass_at_1: float | None
     mean_response_tokens: float
+    total_response_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -154,7 +165,7 @@ def _summarise(greedy: list[dict[str, Any]], sampled: list[dict[str, Any]]) -> L
 
     lengths = [r["response_tokens"] for r in (sampled or greedy)]
     n = len({r["id"] for r in greedy + sampled})
-    return LevelReport(n, accuracy(greedy), accuracy(sampled), mean(lengths) if lengths else 0.0)
+    return LevelReport(n, accuracy(greedy), accuracy(sampled), mean(lengths) if lengths else 0.0, sum(lengths))
 
 
 def evaluate(
@@ -162,9 +173,9 @@ def evaluate(
     tokenizer: Any,
     prompts: Sequence[Prompt],
     reward_fn: RewardCallable | None = None,
-    k: int = 4,
-    temperature: float = 1.0,
-    max_new_tokens: int = 512,
+    k: int = DEFAULT_K,
+    temperature: float = DEFAULT_TEMPERATURE,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     batch_size: int = 64,
     greedy: bool = True,
     seed: int = 0,

@@ -1,5 +1,8 @@
 """The ``k15ray train CONFIG [--resume] [--set key=value]`` job, end to end (the quick-start is one).
 
+0. every user input is checked before any expensive work (``check_inputs``, ``k15ray.preflight``):
+   the run folder, the env id and its prompt files, the model directory or the SFT inputs; a
+   mistake is a ``k15ray.errors.UserError`` naming the field, the file and the fix;
 1. data: generated arithmetic splits (train / held-out / SFT) under ``<output_dir>/data``;
 2. policy: ``policy.model_dir``, or the long-CoT SFT warm-up of the tiny model (paper 2.2,
    ``k15ray.sft.train_sft``) into ``<output_dir>/sft`` when no base checkpoint exists;
@@ -10,20 +13,26 @@
    the loop itself is ``k15ray.run_loop``;
 5. held-out accuracy of the final policy ("after"), ``curves.png`` and ``summary.json``.
 
+Ctrl-C at any step raises ``k15ray.errors.Interrupted``: what was kept (the SFT checkpoint, the RL
+checkpoint and its iteration) and the command that resumes; no ``summary.json`` or ``curves.png``.
+
 Every path is one of ``k15ray.run_layout.RunLayout``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from k15ray.config import from_mapping, to_mapping
 from k15ray.config.experiment import ExperimentConfig
+from k15ray.errors import Interrupted, UserError
 from k15ray.run_layout import RunLayout
 
 
@@ -78,14 +87,9 @@ def sft_config(cfg: ExperimentConfig) -> Any:
 def ensure_policy(cfg: ExperimentConfig, progress: bool = True) -> str:
     """``policy.model_dir`` if set, else the SFT warm-up's model (trained now if not done yet)."""
     if cfg.policy.model_dir:
-        from k15ray.models import is_model_dir
+        from k15ray.models import check_model_dir
 
-        if not is_model_dir(cfg.policy.model_dir):
-            raise ValueError(
-                f"policy.model_dir={cfg.policy.model_dir!r} is not a Hugging Face model directory; "
-                "fix the path, or remove it to run the SFT warm-up"
-            )
-        return str(cfg.policy.model_dir)
+        return str(check_model_dir(cfg.policy.model_dir, "policy.model_dir"))
     done = RunLayout.of(cfg.output_dir).sft_done
     if done.is_file():
         return done.read_text().strip()
@@ -104,6 +108,7 @@ def k15_config(cfg: ExperimentConfig, model_dir: str) -> Any:
     config = (
         K15Config()
         .environment(cfg.env.id, env_config=dict(cfg.env.config))
+        .k15_environment(entry_point=cfg.env.entry_point, imports=list(cfg.env.imports))
         .policy(model_dir=model_dir, dtype=cfg.policy.dtype)
         .k15_rollouts(
             rollout=cfg.rollout, partial_rollout=cfg.partial_rollout, repeat=cfg.repeat, sampling=cfg.sampling
@@ -124,41 +129,93 @@ def heldout_accuracy(model_dir: str, cfg: ExperimentConfig) -> dict[str, float]:
     from k15ray.heldout import evaluate_heldout
     from k15ray.models import load_policy
 
-    env = k15ray.envs.make_env(cfg.env.id, {**cfg.env.config, **cfg.eval.env_config}).unwrapped
+    env_config = {**cfg.env.config, **cfg.eval.env_config}
+    env = k15ray.envs.make_env(cfg.env.id, env_config, entry_point=cfg.env.entry_point, imports=cfg.env.imports).unwrapped
     model, tokenizer = load_policy(model_dir)
     final = dataclasses.replace(cfg.eval, num_prompts=cfg.eval.final_num_prompts)
     return evaluate_heldout(model, tokenizer, env, final)
 
 
 # ---------------------------------------------------------------------- the job
-def train(cfg: ExperimentConfig, *, resume: bool = False, progress: bool = True) -> TrainResult:
-    """Run the whole job of the module docstring; returns before/after accuracy and paths."""
+def check_inputs(cfg: ExperimentConfig, *, resume: bool) -> ExperimentConfig:
+    """Every user input, before any expensive work (``k15ray.preflight``; a ``UserError`` names
+    the field, file and fix); writes the generated data splits if missing (step 1) and returns
+    ``cfg`` pointing at them."""
+    from k15ray import preflight
+    from k15ray.models import check_model_dir
+
+    layout = RunLayout.of(cfg.output_dir)
+    preflight.check_run_folder(layout, resume=resume)
+    cfg = _absolute_paths(cfg)
+    env = cfg.env
+    preflight.check_env_id(env.id, entry_point=env.entry_point, imports=env.imports)
+    if cfg.policy.model_dir:
+        check_model_dir(cfg.policy.model_dir, "policy.model_dir")
+    cfg = prepare_data(cfg)
+    preflight.check_env(cfg.env.id, cfg.env.config, "env.config")
+    if cfg.eval.env_config:  # else the held-out env is the training env, checked above
+        preflight.check_env(cfg.env.id, {**cfg.env.config, **cfg.eval.env_config}, "eval.env_config")
+    if not cfg.policy.model_dir and not layout.sft_done.is_file():
+        try:
+            sft = sft_config(cfg)
+        except ValueError as err:
+            raise UserError(str(err)) from err
+        preflight.check_sft(sft, prefix="sft.")
+    return cfg
+
+
+def _absolute_paths(cfg: ExperimentConfig) -> ExperimentConfig:
+    """``policy.model_dir`` and the envs' ``data_path`` made absolute: a Tune trial runs in its own
+    working directory, where a relative path would name another file (or, for a model, a Hub repo)."""
+
+    def absolute(env_config: Mapping[str, Any]) -> dict[str, Any]:
+        path = env_config.get("data_path")
+        return {**env_config, "data_path": str(Path(path).resolve())} if isinstance(path, str) else dict(env_config)
+
+    model_dir = str(Path(cfg.policy.model_dir).resolve()) if cfg.policy.model_dir else cfg.policy.model_dir
+    return dataclasses.replace(
+        cfg,
+        policy=dataclasses.replace(cfg.policy, model_dir=model_dir),
+        env=dataclasses.replace(cfg.env, config=absolute(cfg.env.config)),
+        eval=dataclasses.replace(cfg.eval, env_config=absolute(cfg.eval.env_config)),
+    )
+
+
+def train(
+    cfg: ExperimentConfig, *, resume: bool = False, progress: bool = True, resume_command: str = ""
+) -> TrainResult:
+    """Run the whole job of the module docstring; returns before/after accuracy and paths.
+
+    A user mistake raises ``UserError`` before any expensive work; Ctrl-C raises ``Interrupted``
+    saying what was kept and the command that resumes (``resume_command``, by default
+    ``k15ray train CONFIG --resume``); neither writes ``summary.json`` or ``curves.png``."""
     from k15ray.curves import write_curves
     from k15ray.run_loop import run_rl
 
     # Absolute from here on: RLlib's checkpoints go through pyarrow, which rejects relative paths.
     layout = RunLayout.of(cfg.output_dir)
-    cfg = dataclasses.replace(cfg, output_dir=str(layout.output_dir))
+    cfg = check_inputs(dataclasses.replace(cfg, output_dir=str(layout.output_dir)), resume=resume)
+    resume_command = resume_command or "k15ray train CONFIG --resume"
     layout.output_dir.mkdir(parents=True, exist_ok=True)
-    if not resume and layout.holds_run():
-        raise ValueError(
-            f"{layout.rl} already holds a run; pass --resume to continue it, or set output_dir elsewhere"
-        )
-    cfg = prepare_data(cfg)
     layout.config_json.write_text(json.dumps(_plain(cfg), indent=2))
-    model_dir = ensure_policy(cfg, progress=progress)
+    with _stage("the SFT warm-up", lambda: _sft_kept(layout), resume_command):
+        model_dir = ensure_policy(cfg, progress=progress)
     _log(progress, f"policy: {model_dir}")
     before_file = layout.before_json
     if resume and before_file.is_file():
         before = json.loads(before_file.read_text())
     else:
-        before = heldout_accuracy(model_dir, cfg)
+        with _stage("the held-out evaluation before RL", lambda: f"the starting policy {model_dir} is kept", resume_command):
+            before = heldout_accuracy(model_dir, cfg)
         before_file.write_text(json.dumps(before))
     _log(progress, f"held-out pass@1 before RL: {100 * before['pass_at_1']:.1f}%")
     t0 = time.perf_counter()
-    policy_dir, history = run_rl(cfg, k15_config(cfg, model_dir), resume=resume, progress=progress)
+    policy_dir, history = run_rl(
+        cfg, k15_config(cfg, model_dir), resume=resume, progress=progress, resume_command=resume_command
+    )
     rl_seconds = time.perf_counter() - t0
-    after = heldout_accuracy(policy_dir, cfg)
+    with _stage("the held-out evaluation after RL", lambda: f"the trained policy is kept in {policy_dir}", resume_command):
+        after = heldout_accuracy(policy_dir, cfg)
     curves = write_curves(history, before, after, layout.curves_png)
     result = TrainResult(before, after, len(history), rl_seconds, model_dir, policy_dir, str(curves), history)
     summary = {k: v for k, v in dataclasses.asdict(result).items() if k != "history"}
@@ -170,6 +227,22 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, progress: bool = True)
         f"curves: {curves}",
     )
     return result
+
+
+@contextlib.contextmanager
+def _stage(name: str, kept: Callable[[], str], resume_command: str) -> Iterator[None]:
+    """Ctrl-C inside: ``Interrupted`` saying during what, what is kept, and how to resume."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted: stopped during {name}; {kept()}\nresume with: {resume_command}") from None
+
+
+def _sft_kept(layout: RunLayout) -> str:
+    from k15ray.sft import checkpoints
+
+    saved = checkpoints(layout.sft)
+    return f"its checkpoint is kept in {saved[-1]}" if saved else "no SFT checkpoint was saved yet"
 
 
 def _plain(cfg: ExperimentConfig) -> Mapping[str, Any]:

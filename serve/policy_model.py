@@ -82,7 +82,7 @@ def load_served_policy(config: PolicyServeConfig) -> ServedPolicy:
     """Load the backend named by ``config.backend`` and the tokenizer of ``config.model_dir``."""
     if config.backend not in BACKEND_LOADERS:
         raise ValueError(f"policy.backend {config.backend!r} unknown; use one of {sorted(BACKEND_LOADERS)}")
-    from k15ray.rollout.actor import check_model_dir
+    from k15ray.models import check_model_dir
 
     check_model_dir(config.model_dir, field="policy.model_dir")
     path = Path(config.model_dir)

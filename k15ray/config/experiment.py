@@ -91,14 +91,32 @@ class PolicyConfig:
 @section("env")
 @dataclass(frozen=True)
 class EnvSection:
-    """The training environment: a Gymnasium id (registered on ``import k15ray.envs``) and its kwargs."""
+    """The training environment: a Gymnasium id and its kwargs. The ``k15/`` ids are registered on
+    ``import k15ray.envs``; a user's id is registered, in every process that makes the env (the
+    ``k15ray train`` process, a Tune trial), by ``entry_point`` or by importing ``imports``."""
 
     id: str = doc("Gymnasium / Tune env id, e.g. k15/Math-v0", "k15/Math-v0")
     config: dict[str, Any] = doc("keyword arguments of the env constructor", default_factory=dict)
+    entry_point: str | None = doc(
+        "a user env's class, 'package.module:Class' or 'path/to/file.py:Class', registered as id", None
+    )
+    imports: tuple[str, ...] = doc(
+        "modules ('mypkg.envs') or .py files imported before the env is made; they register their ids",
+        (),
+    )
 
     def __post_init__(self) -> None:
         if not self.id:
             raise ValueError("id: set the environment id, e.g. k15/Math-v0")
+        if self.entry_point is not None:
+            module, _, attr = self.entry_point.rpartition(":")
+            if not module or not attr:
+                raise ValueError(
+                    f"entry_point: must be 'package.module:Class' or 'path/to/file.py:Class', got "
+                    f"{self.entry_point!r}"
+                )
+        if isinstance(self.imports, str) or any(not isinstance(m, str) or not m for m in self.imports):
+            raise ValueError(f"imports: must be a list of module names or .py files, got {self.imports!r}")
 
 
 @section("run")

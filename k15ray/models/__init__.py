@@ -7,12 +7,14 @@ the built-in tiny model and a real checkpoint take the same path (DESIGN.md, "Mo
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
+from k15ray.errors import UserError
 from k15ray.models.presets import PRESETS, Preset, preset_config
 from k15ray.models.tokenizer import build_tokenizer, save_tokenizer
 
@@ -20,6 +22,7 @@ __all__ = [
     "PRESETS",
     "Preset",
     "build_tokenizer",
+    "check_model_dir",
     "count_parameters",
     "create_model",
     "is_model_dir",
@@ -56,6 +59,65 @@ def is_model_dir(path: str | Path) -> bool:
     return (Path(path) / "config.json").is_file()
 
 
+WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+"""Index files of sharded weights: their ``weight_map`` names the shard files."""
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "vocab.txt")
+"""Any one of these makes ``AutoTokenizer.from_pretrained`` find a tokenizer in the directory."""
+_HOW = "pass a directory written by save_pretrained (config.json, *.safetensors, tokenizer.json)"
+
+
+def check_model_dir(path: str | Path, field: str = "") -> Path:
+    """``path`` if it is a loadable Hugging Face causal-LM directory, else a ``UserError`` naming
+    ``field`` (e.g. ``policy.model_dir``), the path and what is missing.
+
+    Checked without loading any weights: the directory exists and is one; ``config.json`` is valid
+    JSON that transformers can read; weight files are there (``*.safetensors`` / ``pytorch_model*.bin``,
+    or every shard an index names); a tokenizer file is there (``load_policy`` reads it from the
+    same directory)."""
+    p = Path(path)
+    where = f"{field}: {p}" if field else str(p)
+    if not p.exists():
+        raise UserError(f"{where}: no such directory; {_HOW}, or create one with k15ray.models.create_model")
+    if not p.is_dir():
+        raise UserError(f"{where} is a file, not a Hugging Face model directory; {_HOW}")
+    config = p / "config.json"
+    if not config.is_file():
+        what = "an empty folder" if not any(p.iterdir()) else "a folder without config.json"
+        raise UserError(f"{where} is not a Hugging Face model directory: it is {what}; {_HOW}")
+    try:
+        json.loads(config.read_text())
+        AutoConfig.from_pretrained(str(p))
+    except json.JSONDecodeError as err:
+        raise UserError(
+            f"{where}/config.json: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno}); "
+            "restore the file (save_pretrained writes it)"
+        ) from err
+    except (OSError, ValueError, KeyError) as err:
+        raise UserError(f"{where}/config.json: transformers cannot read it ({' '.join(str(err).split())})") from err
+    _check_weights(p, where)
+    if not any((p / name).is_file() for name in TOKENIZER_FILES):
+        raise UserError(f"{where}: no tokenizer files ({', '.join(TOKENIZER_FILES)}); save the tokenizer there too")
+    return p
+
+
+def _check_weights(p: Path, where: str) -> None:
+    for index in (p / name for name in WEIGHT_INDEXES):
+        if index.is_file():
+            try:
+                shards = set(json.loads(index.read_text())["weight_map"].values())
+            except (json.JSONDecodeError, KeyError, AttributeError) as err:
+                raise UserError(f"{where}/{index.name}: not a weight index (no weight_map)") from err
+            missing = sorted(s for s in shards if not (p / s).is_file())
+            if missing:
+                raise UserError(f"{where}: weight shard(s) {missing[:3]} named by {index.name} are missing")
+            return
+    if not any(f.suffix == ".safetensors" or (f.name.startswith("pytorch_model") and f.suffix == ".bin")
+               for f in p.iterdir()):
+        raise UserError(
+            f"{where}: no weights (*.safetensors or pytorch_model*.bin) next to config.json; {_HOW}"
+        )
+
+
 def load_policy(
     model_dir: str | Path,
     dtype: torch.dtype | str = torch.float32,
@@ -63,19 +125,10 @@ def load_policy(
 ) -> tuple[PreTrainedModel, Any]:
     """Load ``(model, tokenizer)`` from a Hugging Face causal-LM directory through ``Auto*``.
 
-    Raises ``ValueError`` when ``model_dir`` is not such a directory, saying what is missing.
+    Raises ``UserError`` (a ``ValueError``) when ``model_dir`` is not such a directory, saying
+    what is missing (``check_model_dir``).
     """
-    path = Path(model_dir)
-    if not path.is_dir():
-        raise ValueError(
-            f"{path}: no such directory; pass a Hugging Face model directory "
-            f"(config.json + weights + tokenizer) or create one with k15ray.models.create_model"
-        )
-    if not is_model_dir(path):
-        raise ValueError(
-            f"{path} is not a Hugging Face model directory: it has no config.json; pass a directory "
-            "written by save_pretrained (config.json, *.safetensors, tokenizer.json)"
-        )
+    path = check_model_dir(model_dir)
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype)
     tokenizer = AutoTokenizer.from_pretrained(str(path))

@@ -32,6 +32,7 @@ from typing import Any
 
 from k15ray.config.repeat import RepeatConfig
 from k15ray.config.rollout import BACKENDS, RolloutConfig
+from k15ray.models import check_model_dir
 from k15ray.rollout.nccl_sync import NcclWeightSender, broadcast_to_actors, connect_actors
 from k15ray.rollout.weight_sync import (
     WeightsRef,
@@ -92,15 +93,6 @@ def check_backend_available(name: str) -> None:
         raise ValueError(
             "rollout backend 'vllm' needs vLLM on a GPU machine (pip install 'k15ray[vllm]', "
             "docs/gpu.md); set rollout.backend: hf to roll out with transformers"
-        )
-
-
-def check_model_dir(model_dir: str | Path, field: str = "model_dir") -> None:
-    """Fail before any backend loads when ``model_dir`` is no Hugging Face model directory."""
-    if not (Path(model_dir) / "config.json").is_file():
-        raise ValueError(
-            f"{field} {str(model_dir)!r} is not a Hugging Face model directory (no config.json); "
-            "create one with k15ray.models.create_model or point at a checkpoint"
         )
 
 

@@ -46,7 +46,7 @@ def test_train_command_then_resume(
     assert list((out / "rl" / "tb").glob("events.out.tfevents*"))
 
     again = runner.invoke(app, ["train", str(config)])  # a second run must not clobber the first
-    assert again.exit_code != 0 and "--resume" in str(again.exception)
+    assert again.exit_code == 2 and "--resume" in again.stderr  # a UserError: one line, exit 2
 
     resumed = runner.invoke(app, ["train", str(config), "--resume", "--set", "run.iterations=2"])
     assert resumed.exit_code == 0, resumed.output

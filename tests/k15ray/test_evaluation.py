@@ -25,6 +25,7 @@ def test_pass_at_1_averages_samples_per_prompt_first() -> None:
     assert report.pass_at_1 == pytest.approx(0.625)
     assert report.greedy_accuracy == pytest.approx(0.5)
     assert report.mean_response_tokens == pytest.approx((4 * 10 + 20 + 30) / 6)  # 15.0
+    assert report.total_response_tokens == 4 * 10 + 20 + 30  # 90: the sampled responses
     assert report.n_prompts == 2
 
 
