@@ -18,7 +18,7 @@ _EXPORTS = {
     "HFBackend": "k15ray.rollout.hf",
     "RolloutWorker": "k15ray.rollout.actor",
     "RolloutPool": "k15ray.rollout.actor",
-    "make_backend": "k15ray.rollout.actor",
+    "make_backend": "k15ray.rollout.backends",
     "WeightSync": "k15ray.rollout.weight_sync",
     "WeightsRef": "k15ray.rollout.weight_sync",
     "publish": "k15ray.rollout.weight_sync",

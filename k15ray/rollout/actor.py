@@ -23,7 +23,6 @@ across actors and a re-run on a replacement do not change what is drawn.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -31,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from k15ray.config.repeat import RepeatConfig
-from k15ray.config.rollout import BACKENDS, RolloutConfig
+from k15ray.config.rollout import RolloutConfig
 from k15ray.models import check_model_dir
+from k15ray.rollout.backends import check_backend_available, make_backend
 from k15ray.rollout.nccl_sync import NcclWeightSender, broadcast_to_actors, connect_actors
 from k15ray.rollout.weight_sync import (
     WeightsRef,
@@ -41,59 +41,9 @@ from k15ray.rollout.weight_sync import (
     check_versions,
     fetch,
 )
-from k15ray.types import GenerationRequest, GenerationResult, RolloutBackend, SamplingParams
+from k15ray.types import GenerationRequest, GenerationResult, SamplingParams
 
 logger = logging.getLogger("k15ray.rollout")
-
-
-def make_backend(
-    name: str,
-    model_dir: str | Path,
-    *,
-    max_batch_size: int = 64,
-    dtype: str = "float32",
-    device: str = "cpu",
-    repeat_config: RepeatConfig | None = None,
-    gpu_memory_utilization: float = 0.5,
-) -> RolloutBackend:
-    """Build rollout backend ``name`` ("hf" | "vllm") from a Hugging Face model directory."""
-    if name == "hf":
-        from k15ray.rollout.hf import HFBackend
-
-        return HFBackend.from_pretrained(
-            model_dir,
-            dtype=dtype,
-            device=device,
-            max_batch_size=max_batch_size,
-            repeat_config=repeat_config,
-        )
-    if name == "vllm":
-        check_backend_available("vllm")
-        from k15ray.rollout.vllm import VLLMBackend
-
-        return VLLMBackend(
-            model_dir,
-            # vLLM's attention kernels want half precision; the learner may keep float32 (the
-            # log-prob gap between the two is reported every iteration).
-            dtype="bfloat16" if dtype == "float32" else dtype,
-            repeat_config=repeat_config,
-            gpu_memory_utilization=gpu_memory_utilization,
-        )
-    raise ValueError(f"unknown rollout backend {name!r}; valid backends are {list(BACKENDS)}")
-
-
-def check_backend_available(name: str) -> None:
-    """Fail before any actor starts when backend ``name`` cannot run here."""
-    if name not in BACKENDS:
-        raise ValueError(f"unknown rollout backend {name!r}; valid backends are {list(BACKENDS)}")
-    if name == "vllm" and (
-        importlib.util.find_spec("vllm") is None
-        or importlib.util.find_spec("k15ray.rollout.vllm") is None
-    ):
-        raise ValueError(
-            "rollout backend 'vllm' needs vLLM on a GPU machine (pip install 'k15ray[vllm]', "
-            "docs/gpu.md); set rollout.backend: hf to roll out with transformers"
-        )
 
 
 class RolloutWorker:

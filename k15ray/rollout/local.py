@@ -19,7 +19,7 @@ from typing import Any
 from k15ray.config.repeat import RepeatConfig
 from k15ray.config.rollout import RolloutConfig
 from k15ray.models import check_model_dir
-from k15ray.rollout.actor import check_backend_available, make_backend
+from k15ray.rollout.backends import check_backend_available, make_backend
 from k15ray.rollout.weight_sync import WeightsRef, fetch
 from k15ray.types import GenerationRequest, GenerationResult, SamplingParams
 

@@ -156,6 +156,16 @@ class VLLMBackend:
             detokenize=False,
         )
 
+    def _ready_to_generate(self) -> None:
+        """Wake a sleeping engine; refuse when it slept at level 2 and holds no weights."""
+        if self._asleep:
+            self.wake()
+        if not self._weights_valid:
+            raise RuntimeError(
+                "the engine slept at level 2 and holds no weights: call update_weights(...) before "
+                "generate, or use sleep_level=1"
+            )
+
     def generate(
         self, requests: Sequence[GenerationRequest], params: SamplingParams
     ) -> list[GenerationResult]:
@@ -168,13 +178,7 @@ class VLLMBackend:
         """
         from vllm.inputs import TokensPrompt
 
-        if self._asleep:
-            self.wake()
-        if not self._weights_valid:
-            raise RuntimeError(
-                "the engine slept at level 2 and holds no weights: call update_weights(...) before "
-                "generate, or use sleep_level=1"
-            )
+        self._ready_to_generate()
         check = params.detect_repeats and self.repeat_config.enabled
         chunk = (
             self.repeat_check_tokens

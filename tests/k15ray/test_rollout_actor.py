@@ -16,7 +16,8 @@ from transformers import LlamaForCausalLM
 
 from k15ray.config.rollout import RolloutConfig
 from k15ray.models import build_tokenizer, save_tokenizer
-from k15ray.rollout.actor import RolloutPool, check_backend_available
+from k15ray.rollout.actor import RolloutPool
+from k15ray.rollout.backends import check_backend_available
 from k15ray.rollout.hf import HFBackend
 from k15ray.rollout.weight_sync import publish
 from k15ray.types import GenerationRequest, GenerationResult, SamplingParams
