@@ -168,6 +168,11 @@ def test_reference_is_the_policy_at_the_iteration_start(mirror_run: tuple[K15, l
         first, second = stats[0]["log_ratio_max_abs"], stats[1]["log_ratio_max_abs"]
         assert first < 1e-4, stats
         assert second > 100 * max(first, 1e-5), stats
+        # the loss itself reads pi_ref: its tau term (tau/2)(log pi - log pi_ref)^2 is 0 on the
+        # first step and > 0 after an update (a pi_ref taken from the current, detached log-probs
+        # would make it vanish on every step)
+        assert stats[0]["tau_loss"] < 1e-6, stats
+        assert stats[1]["tau_loss"] > 1e-6, stats
 
 
 def expected_length_part(lengths: list[int], correct: list[bool]) -> list[float]:
