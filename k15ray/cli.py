@@ -55,6 +55,11 @@ def _options(
     """Global options (before the command: ``k15ray --debug train ...``)."""
 
 
+_REWARD_MODEL = typer.Option(
+    None, "--reward-model", help="serve a model reward model: value_rm=DIR or cot_rm=DIR (repeatable; docs/reward_models.md)"
+)
+
+
 @app.command("serve")
 def serve_command(
     policy: str = typer.Option(None, "--policy", help="checkpoint directory to serve behind the OpenAI-compatible API"),
@@ -64,17 +69,32 @@ def serve_command(
     port: int = typer.Option(None, "--port", help="port to listen on (default 8000)"),
     backend: str = typer.Option(None, "--backend", help="policy rollout backend: hf or vllm (default hf)"),
     config: str = typer.Option(None, "--config", help="a Serve config file such as configs/serve.yaml; flags override it"),
+    reward_model: list[str] | None = _REWARD_MODEL,
 ) -> None:
     """Serve the policy, rewards and sandbox on Ray Serve until Ctrl-C or SIGTERM (exit 0; docs/serve.md)."""
     from k15ray.serve.app import config_from_cli, serve_until_interrupted
 
+    models: dict[str, str] = {}
+    for item in reward_model or []:
+        name, sep, model_dir = item.partition("=")
+        if not sep or not name.strip() or not model_dir.strip():
+            raise typer.BadParameter(f"--reward-model {item!r}: write NAME=DIR, e.g. --reward-model cot_rm=runs/judge")
+        models[name.strip()] = model_dir.strip()
     try:
         serve_config = config_from_cli(
             policy=policy, rewards=rewards, sandbox=sandbox, host=host, port=port,
-            backend=backend, config_path=config,
+            backend=backend, config_path=config, reward_models=models,
         )
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
+    from k15ray.models import check_model_dir
+
+    # found here, in one line, before Ray starts: not three times in replica tracebacks
+    if serve_config.policy.model_dir:
+        check_model_dir(serve_config.policy.model_dir, "--policy")
+    for name in ("value_rm", "cot_rm"):
+        if getattr(serve_config.rewards.models, name):
+            check_model_dir(getattr(serve_config.rewards.models, name), f"--reward-model {name}")
     serve_until_interrupted(serve_config, echo=typer.echo)
 
 

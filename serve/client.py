@@ -20,14 +20,15 @@ from k15ray.types import Prompt, RewardResult
 
 DEFAULT_APP = "rewards"
 DEPLOYMENT = "Rewards"
-KINDS = ("math", "code")
+KINDS = ("math", "code", "value_rm", "cot_rm")
+"""Verifiable rewards and model reward models (docs/reward_models.md) the ``Rewards`` deployment serves."""
 
 
 class ServedReward:
     """A ``RewardFn`` backed by a Serve deployment handle.
 
     Args:
-        kind: ``math`` or ``code`` (must be served by the application).
+        kind: ``math``, ``code``, ``value_rm`` or ``cot_rm`` (must be served by the application).
         app_name: name of the rewards application (``k15ray serve`` uses ``rewards``).
         timeout_s: longest wait for one call, seconds.
     """

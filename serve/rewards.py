@@ -14,7 +14,9 @@ worker processes with their own time limit), so concurrent requests are safe.
 
 * ``GET /`` lists what is served;
 * ``POST /math`` and ``POST /code`` take one item or ``{"items": [...]}`` and answer a
-  ``RewardOut`` or ``{"results": [...]}``.
+  ``RewardOut`` or ``{"results": [...]}``;
+* ``POST /value_rm`` and ``POST /cot_rm``, the same for the model reward models (paper 2.3.5),
+  forwarded to their own batched deployments (``serve/reward_models.py``) when served.
 
 No ``from __future__ import annotations`` in this module: through ``@serve.ingress`` FastAPI
 must see the request models as real types, or it takes them for query parameters.
@@ -22,8 +24,9 @@ must see the request models as real types, or it takes them for query parameters
 
 import asyncio
 import importlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from fastapi import FastAPI
 from ray import serve
@@ -31,7 +34,7 @@ from ray import serve
 from k15ray.config.serve import RewardServeConfig
 from k15ray.rewards.safe import safe_score
 from k15ray.serve.http import ApiError, install_edge
-from k15ray.serve.reward_models import REWARD_MODEL_BUILDERS
+from k15ray.serve.reward_models import RewardModelRequest
 from k15ray.serve.schemas import (
     CodeItem,
     CodeRewardRequest,
@@ -81,9 +84,12 @@ app = install_edge(FastAPI(title="k15ray rewards"))
 class RewardsDeployment:
     """Scores (prompt, response) pairs with the ``RewardFn`` of each served kind."""
 
-    def __init__(self, config: RewardServeConfig, max_body_bytes: int) -> None:
+    def __init__(
+        self, config: RewardServeConfig, max_body_bytes: int, reward_models: Mapping[str, Any] | None = None
+    ) -> None:
         app.state.max_body_bytes = max_body_bytes
         self.config = config
+        self.models = dict(reward_models or {})  # name -> handle of its RewardModelDeployment
         self.fns = {kind: load_reward_fn(kind) for kind in config.kinds}
         self.pool = ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="reward")
 
@@ -91,10 +97,12 @@ class RewardsDeployment:
         self, kind: str, prompts: Sequence[Prompt], responses: Sequence[str]
     ) -> list[RewardResult]:
         """The handle API: one ``RewardResult`` per (prompt, response) pair, in order."""
-        if kind not in self.fns:
-            raise ValueError(f"reward {kind!r} is not served here; served: {sorted(self.fns)}")
+        if kind not in self.fns and kind not in self.models:
+            raise ValueError(f"reward {kind!r} is not served here; served: {sorted([*self.fns, *self.models])}")
         if len(prompts) != len(responses):
             raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses; pair them up")
+        if kind in self.models:
+            return list(await self.models[kind].score.remote(list(prompts), list(responses)))
         loop = asyncio.get_running_loop()
         futures = [
             loop.run_in_executor(self.pool, safe_score, self.fns[kind], p, r)
@@ -104,7 +112,7 @@ class RewardsDeployment:
 
     @app.get("/")
     async def served(self) -> dict[str, list[str]]:
-        return {"rewards": sorted(self.fns), "reward_models": sorted(REWARD_MODEL_BUILDERS)}
+        return {"rewards": sorted(self.fns), "reward_models": sorted(self.models)}
 
     @app.post("/math", response_model=None)
     async def math(self, body: MathRewardRequest) -> RewardOut | RewardBatchResponse:
@@ -118,8 +126,26 @@ class RewardsDeployment:
         results = await self._http_score("code", [code_prompt(i) for i in items], [i.response for i in items])
         return self._answer(results, batch=body.items is not None)
 
+    @app.post("/value_rm", response_model=None)
+    async def value_rm(self, body: RewardModelRequest) -> RewardOut | RewardBatchResponse:
+        return await self._model_answer("value_rm", body)
+
+    @app.post("/cot_rm", response_model=None)
+    async def cot_rm(self, body: RewardModelRequest) -> RewardOut | RewardBatchResponse:
+        return await self._model_answer("cot_rm", body)
+
+    async def _model_answer(self, name: str, body: RewardModelRequest) -> RewardOut | RewardBatchResponse:
+        items = body.all_items()
+        if name not in self.models:
+            raise ApiError(
+                404, f"reward model {name!r} is not served here (serving {sorted(self.models)}); "
+                f"start the server with --reward-model {name}=DIR", code="reward_not_served",
+            )
+        results = await self._http_score(name, [i.to_prompt() for i in items], [i.response for i in items])
+        return self._answer(results, batch=body.items is not None)
+
     async def _http_score(self, kind: str, prompts: list[Prompt], responses: list[str]) -> list[RewardResult]:
-        if kind not in self.fns:
+        if kind not in self.fns and kind not in self.models:
             raise ApiError(
                 404, f"reward {kind!r} is not served here (serving {sorted(self.fns)}); "
                 f"start the server with --rewards {','.join([*sorted(self.fns), kind])}",

@@ -66,11 +66,46 @@ class PolicyServeConfig:
             )
 
 
+REWARD_MODELS = ("value_rm", "cot_rm")
+"""Model reward models (paper 2.3.5) the rewards application can serve (docs/reward_models.md)."""
+
+
+@dataclass(frozen=True)
+class RewardModelServeConfig:
+    """The model reward models of the rewards application (``/v1/rewards/value_rm``, ``/cot_rm``):
+    one batched deployment each, served when its directory is given."""
+
+    value_rm: str = doc("value-head RM directory (train_value_rm); empty = not served", "")
+    cot_rm: str = doc("chain-of-thought judge directory (train_cot_judge); empty = not served", "")
+    device: str = doc("torch device of the reward models (`cpu`, `cuda`)", "cpu")
+    dtype: str = doc("torch dtype of the reward models (`float32`, `bfloat16`, `float16`)", "float32")
+    max_batch_size: int = doc("dynamic batching: most (prompt, response) pairs in one forward pass", 32)
+    batch_wait_timeout_s: float = doc("dynamic batching: longest wait to fill a batch, seconds", 0.01)
+    max_length: int = doc("value RM: longest input in tokens (cut from the left)", 1024)
+    judge_max_new_tokens: int = doc("CoT judge: token budget of one verdict", 128)
+    num_cpus: float = doc("CPUs reserved per reward-model replica", 0.5)
+    num_gpus: float = doc("GPUs reserved per reward-model replica", 0.0)
+
+    def __post_init__(self) -> None:
+        for name in ("max_batch_size", "max_length", "judge_max_new_tokens"):
+            _positive(f"rewards.models.{name}", getattr(self, name))
+        for name in ("batch_wait_timeout_s", "num_cpus", "num_gpus"):
+            _non_negative(f"rewards.models.{name}", getattr(self, name))
+
+    def served(self) -> dict[str, str]:
+        """``name -> model directory`` of every reward model given a directory."""
+        return {name: getattr(self, name) for name in REWARD_MODELS if getattr(self, name)}
+
+
 @dataclass(frozen=True)
 class RewardServeConfig:
-    """The rewards application (``/v1/rewards/math``, ``/v1/rewards/code``)."""
+    """The rewards application (``/v1/rewards/math``, ``/v1/rewards/code``, and the model reward
+    models ``/v1/rewards/value_rm``, ``/v1/rewards/cot_rm`` when ``models`` names their directories)."""
 
     kinds: tuple[str, ...] = doc("verifiable rewards to serve: any of `math`, `code`", ("math", "code"))
+    models: RewardModelServeConfig = doc(
+        "model reward models (value head, CoT judge)", default_factory=RewardModelServeConfig
+    )
     max_batch_items: int = doc("most items one request may carry in `items`", 256)
     num_replicas: int = doc("replicas of the rewards deployment (it scores every kind)", 1)
     num_cpus: float = doc("CPUs reserved per rewards replica", 0.5)
@@ -108,7 +143,8 @@ class ServeConfig:
     """Everything ``k15ray serve`` starts: the HTTP address and the three applications.
 
     The policy application is left out when ``policy.model_dir`` is empty; the rewards application
-    when ``rewards.kinds`` is empty; the sandbox application when ``sandbox.enabled`` is false.
+    when ``rewards.kinds`` is empty and ``rewards.models`` serves none; the sandbox application
+    when ``sandbox.enabled`` is false.
     """
 
     host: str = doc("address the HTTP proxy listens on", "127.0.0.1")
@@ -127,7 +163,9 @@ class ServeConfig:
 __all__ = [
     "POLICY_BACKENDS",
     "REWARD_KINDS",
+    "REWARD_MODELS",
     "PolicyServeConfig",
+    "RewardModelServeConfig",
     "RewardServeConfig",
     "SandboxServeConfig",
     "ServeConfig",

@@ -223,3 +223,21 @@ def test_debug_shows_the_traceback(config: Path, how: str) -> None:
     result = CliRunner().invoke(app, [*args, "train", str(config), "--set", "env.id=k15/Nope-v0"], env=env)
     assert result.exit_code == 2
     assert "Traceback" in result.stderr and "k15/Nope-v0" in result.stderr
+
+
+# ---------------------------------------------------------------------- k15ray serve
+@pytest.mark.parametrize("flag", ["--policy", "--reward-model"])
+def test_serve_on_a_non_model_is_one_line_before_ray(tmp_path: Path, flag: str) -> None:
+    """``k15ray serve --policy DIR`` (or ``--reward-model cot_rm=DIR``) on a folder that holds no
+    model: one line naming the flag and the fix, exit 2, and no Ray started (no replica tracebacks)."""
+    not_a_model = tmp_path / "notes"
+    not_a_model.mkdir()
+    (not_a_model / "readme.txt").write_text("not a model\n")
+    value = str(not_a_model) if flag == "--policy" else f"cot_rm={not_a_model}"
+    env = {**os.environ, "RAY_TMPDIR": str(tmp_path / "ray")}
+    result = subprocess.run(
+        [sys.executable, "-m", "k15ray.cli", "serve", flag, value, "--rewards", "math", "--no-sandbox"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )
+    _assert_user_error(result, flag, "notes", "not a Hugging Face model directory")
+    assert not (tmp_path / "ray").exists()  # found before Ray started

@@ -281,8 +281,11 @@ def test_served_reward_through_handles(base_url: str) -> None:
         return fn(p, response).score
 
     assert ray.get(score_in_a_task.remote(reward, prompt, "\\boxed{4}")) == 1.0  # picklable
-    batch = asyncio.run(reward.ascore_batch([prompt] * 3, ["\\boxed{4}", "4", "\\boxed{2+2}"]))
-    assert [r.correct for r in batch] == [True, True, True]  # "4" is the last line; 2+2 = 4
+    batch = asyncio.run(reward.ascore_batch([prompt] * 3, ["\\boxed{4}", "Answer: 4", "\\boxed{2+2}"]))
+    assert [r.correct for r in batch] == [True, True, True]  # a stated answer; 2+2 = 4
+    # a bare number is no stated final answer (docs/envs.md, verify_math): typed, never an exception
+    (bare,) = asyncio.run(reward.ascore_batch([prompt], ["4"]))
+    assert (bare.correct, bare.status) == (False, "wrong_format")
 
     code = ServedReward("code")
     code_prompt = Prompt(id="c1", question="", answer="", domain="code",
