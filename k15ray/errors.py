@@ -30,6 +30,15 @@ class Interrupted(Exception):
     handled, and must not be taken for a second Ctrl-C."""
 
 
+RESUME_COMMAND = "k15ray train CONFIG --resume"
+"""The resume command shown when the exact command line is not known."""
+
+
+def interrupted(what: str, resume_command: str = "") -> Interrupted:
+    """``Interrupted`` whose message reads ``interrupted: <what>`` then ``resume with: <command>``."""
+    return Interrupted(f"interrupted: {what}\nresume with: {resume_command or RESUME_COMMAND}")
+
+
 def user_error(where: str, err: Exception) -> UserError:
     """``err`` (a validation error) as a ``UserError`` whose message starts with ``where``
     (a config field such as ``env.config.data_path``) unless it already does."""

@@ -32,7 +32,7 @@ from typing import Any
 
 from k15ray.config import from_mapping, to_mapping
 from k15ray.config.experiment import ExperimentConfig
-from k15ray.errors import Interrupted, UserError
+from k15ray.errors import UserError, interrupted
 from k15ray.run_layout import RunLayout
 
 
@@ -195,7 +195,6 @@ def train(
     # Absolute from here on: RLlib's checkpoints go through pyarrow, which rejects relative paths.
     layout = RunLayout.of(cfg.output_dir)
     cfg = check_inputs(dataclasses.replace(cfg, output_dir=str(layout.output_dir)), resume=resume)
-    resume_command = resume_command or "k15ray train CONFIG --resume"
     layout.output_dir.mkdir(parents=True, exist_ok=True)
     layout.config_json.write_text(json.dumps(_plain(cfg), indent=2))
     with _stage("the SFT warm-up", lambda: _sft_kept(layout), resume_command):
@@ -235,7 +234,7 @@ def _stage(name: str, kept: Callable[[], str], resume_command: str) -> Iterator[
     try:
         yield
     except KeyboardInterrupt:
-        raise Interrupted(f"interrupted: stopped during {name}; {kept()}\nresume with: {resume_command}") from None
+        raise interrupted(f"stopped during {name}; {kept()}", resume_command) from None
 
 
 def _sft_kept(layout: RunLayout) -> str:

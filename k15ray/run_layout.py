@@ -89,6 +89,11 @@ class RunLayout:
     def policy(self) -> Path:
         return self.rl / POLICY_DIR
 
+    @property
+    def checkpoint_saved(self) -> bool:
+        """Whether ``checkpoint/`` holds an RLlib checkpoint (direct mode) that ``--resume`` restores."""
+        return (self.checkpoint / "algorithm_state.pkl").is_file()
+
     def holds_run(self) -> bool:
         """Whether an RL run (direct or Tune) was started here before."""
         return self.history.exists() or self.tune.exists() or self.checkpoint.exists()

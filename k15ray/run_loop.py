@@ -34,7 +34,7 @@ from typing import Any
 
 from k15ray import metrics as M
 from k15ray.config.experiment import ExperimentConfig
-from k15ray.errors import Interrupted
+from k15ray.errors import interrupted
 from k15ray.run_layout import POLICY_DIR, RunLayout
 
 HISTORY_KEYS: tuple[str, ...] = tuple(
@@ -90,7 +90,6 @@ def run_rl(
 ) -> tuple[str, list[dict[str, float]]]:
     """Train K15 (module docstring); returns (final policy dir, history rows). Ctrl-C raises
     ``Interrupted`` naming the kept checkpoint and ``resume_command``."""
-    resume_command = resume_command or "k15ray train CONFIG --resume"
     rollout = cfg.rollout
     started = False
     try:
@@ -100,7 +99,7 @@ def run_rl(
         return _run_direct(cfg, k15_config, resume=resume, progress=progress, resume_command=resume_command)
     except KeyboardInterrupt:  # outside the loops' own handling: Ray start-up, building the algorithm
         kept = _kept_direct(RunLayout.of(cfg.output_dir)) if not cfg.run.use_tune else "Tune's last saved state is kept"
-        raise Interrupted(f"interrupted: stopped before RL was under way; {kept}\nresume with: {resume_command}") from None
+        raise interrupted(f"stopped before RL was under way; {kept}", resume_command) from None
     finally:
         if started:
             import ray
@@ -155,7 +154,7 @@ def _run_direct(
     layout.rl.mkdir(parents=True, exist_ok=True)
     algo = k15_config.build_algo()
     history: list[dict[str, float]] = []
-    if resume and (ckpt / "algorithm_state.pkl").is_file():
+    if resume and layout.checkpoint_saved:
         algo.restore_from_path(ckpt)
         history = read_history(history_file)
         history = [h for h in history if h["iteration"] <= algo.iteration]
@@ -182,18 +181,18 @@ def _run_direct(
                     if stop.requested:
                         break
             except KeyboardInterrupt:  # the second Ctrl-C, inside an iteration
-                raise Interrupted(
-                    f"interrupted: stopped during iteration {algo.iteration + 1} of {total}; "
-                    f"{_kept_direct(layout)}\nresume with: {resume_command}"
+                raise interrupted(
+                    f"stopped during iteration {algo.iteration + 1} of {total}; {_kept_direct(layout)}",
+                    resume_command,
                 ) from None
             if not stop.requested:
                 with stop.shielded():
                     _checkpoint(algo, ckpt, history, history_file)
                     policy_dir = algo.export_policy(layout.policy)
             if stop.requested:
-                raise Interrupted(
-                    f"interrupted: stopped after iteration {algo.iteration} of {total}; its checkpoint "
-                    f"is kept in {ckpt}\nresume with: {resume_command}"
+                raise interrupted(
+                    f"stopped after iteration {algo.iteration} of {total}; its checkpoint is kept in {ckpt}",
+                    resume_command,
                 )
     finally:
         writer.close()
@@ -208,7 +207,7 @@ def read_history(history_file: Path) -> list[dict[str, float]]:
 
 def _kept_direct(layout: RunLayout) -> str:
     """Which direct-mode checkpoint is on disk: the history is written right after it."""
-    if not (layout.checkpoint / "algorithm_state.pkl").is_file() or not layout.history.is_file():
+    if not layout.checkpoint_saved or not layout.history.is_file():
         return "no RL checkpoint was saved yet (--resume starts RL over)"
     history = read_history(layout.history)
     iteration = int(history[-1]["iteration"]) if history else 0
@@ -291,12 +290,12 @@ def _run_tune(
         with _TuneInterrupt() as interrupt:
             result = tuner.fit()[0]
     except KeyboardInterrupt:  # a second Ctrl-C: Tune may not have saved its state this time
-        raise Interrupted(
-            f"interrupted: stopped at once; the trial's checkpoints and Tune's last saved state are kept "
-            f"in {layout.tune}\nresume with: {resume_command}"
+        raise interrupted(
+            f"stopped at once; the trial's checkpoints and Tune's last saved state are kept in {layout.tune}",
+            resume_command,
         ) from None
     if interrupt.happened:
-        raise Interrupted(f"interrupted: Tune stopped the trial; {_kept_tune(result)}\nresume with: {resume_command}")
+        raise interrupted(f"Tune stopped the trial; {_kept_tune(result)}", resume_command)
     if result.error:
         raise RuntimeError(f"the K15 trial failed: {result.error}")
     assert result.checkpoint is not None, "checkpoint_at_end saves a final checkpoint"
