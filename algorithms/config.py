@@ -16,7 +16,7 @@ Builder methods (none collides with a name of ``AlgorithmConfig``):
   user's env id in every process that makes the env (a Tune trial is a process of its own);
 * ``.policy(model_dir=..., dtype=...)``: the causal LM pi_theta (a Hugging Face directory);
 * ``.k15_rollouts(rollout=, partial_rollout=, repeat=, sampling=)``;
-* ``.k15_training(learner=, mirror_descent=, length_penalty=)``;
+* ``.k15_training(learner=, mirror_descent=, length_penalty=, reward=)``;
 * ``.k15_evaluation(heldout=)``: held-out evaluation every N iterations.
 
 ``learner.num_gpus`` and RLlib's ``num_gpus_per_learner`` are one value: setting either sets both.
@@ -38,6 +38,7 @@ from k15ray.config.length_penalty import LengthPenaltyConfig
 from k15ray.config.mirror_descent import MirrorDescentConfig
 from k15ray.config.partial_rollout import PartialRolloutConfig
 from k15ray.config.repeat import RepeatConfig
+from k15ray.config.reward import RewardConfig
 from k15ray.config.rollout import RolloutConfig
 from k15ray.config.sampling import SamplingConfig
 
@@ -51,6 +52,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "k15_learner": ("learner", "k15_training(learner=...)"),
     "k15_mirror_descent": ("mirror_descent", "k15_training(mirror_descent=...)"),
     "k15_length_penalty": ("length_penalty", "k15_training(length_penalty=...)"),
+    "k15_reward": ("reward", "k15_training(reward=...)"),
     "k15_eval": ("eval", "k15_evaluation(heldout=...)"),
 }
 _ATTR = {name: attr for attr, (name, _) in SECTIONS.items()}
@@ -80,6 +82,7 @@ class K15Config(AlgorithmConfig):
     k15_learner: dict[str, Any]
     k15_mirror_descent: dict[str, Any]
     k15_length_penalty: dict[str, Any]
+    k15_reward: dict[str, Any]
     k15_eval: dict[str, Any]
 
     def __init__(self, algo_class: type | None = None) -> None:
@@ -170,12 +173,15 @@ class K15Config(AlgorithmConfig):
         learner: LearnerConfig | Mapping[str, Any] | None = None,
         mirror_descent: MirrorDescentConfig | Mapping[str, Any] | None = None,
         length_penalty: LengthPenaltyConfig | Mapping[str, Any] | None = None,
+        reward: RewardConfig | Mapping[str, Any] | None = None,
     ) -> K15Config:
-        """Optimizer and batch (learner), the objective and tau, the length penalty."""
+        """Optimizer and batch (learner), the objective and tau, the length penalty, the reward
+        (the verifier or a model RM, local or served)."""
         for attr, value in (
             ("k15_learner", learner),
             ("k15_mirror_descent", mirror_descent),
             ("k15_length_penalty", length_penalty),
+            ("k15_reward", reward),
         ):
             if value is not None:
                 setattr(self, attr, section_mapping(SECTIONS[attr][0], value))

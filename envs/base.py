@@ -97,6 +97,9 @@ class TextEnv(gym.Env[Any, str]):
     * ``reward_fn``: overrides the env's reward r(x, y, y*), any ``RewardFn``;
     * ``max_turns``: answers allowed per episode (1 = the paper's single-step setting);
     * ``max_response_chars``: ``max_length`` of the ``Text`` action space;
+    * ``system_prompt``, ``instruction``: a system message and an answer-format instruction put
+      around every question (``k15ray.prompting.with_prompt_format``), for chat models trained
+      elsewhere; unset, the questions stay as they are (the built-in tiny model's format);
     * ``render_mode``: ``None`` or ``"ansi"`` (a text summary of the episode).
     """
 
@@ -111,6 +114,8 @@ class TextEnv(gym.Env[Any, str]):
         max_turns: int = 1,
         max_response_chars: int = DEFAULT_MAX_RESPONSE_CHARS,
         render_mode: str | None = None,
+        system_prompt: str | None = None,
+        instruction: str | None = None,
     ) -> None:
         if prompts is not None and data_path is not None:
             raise ValueError("pass either prompts= or data_path=, not both")
@@ -130,6 +135,10 @@ class TextEnv(gym.Env[Any, str]):
             loaded = self.default_prompts()
         if not loaded:
             raise ValueError(f"{type(self).__name__}: the prompt set is empty; pass prompts or data_path")
+        if system_prompt or instruction:
+            from k15ray.prompting import with_prompt_format
+
+            loaded = [with_prompt_format(p, system_prompt, instruction) if isinstance(p, Prompt) else p for p in loaded]
         self.prompts: list[Prompt] = loaded
         self._index_by_id: dict[str, int] = {}
         for i, p in enumerate(loaded):

@@ -14,6 +14,11 @@ from k15ray.types import Prompt, RewardResult
 BUILTIN_PROBLEMS = Path(__file__).resolve().parent / "data" / "code_problems.jsonl"
 """Twelve small stdin/stdout problems (sum, reverse, factorial, FizzBuzz, primes, ...), each
 with a reference ``solution`` field that passes its tests."""
+GENERATED_PROBLEMS = Path(__file__).resolve().parent / "data" / "code_generated.jsonl"
+"""221 generated problems of difficulty 1-5 whose tests `k15ray gen-tests` made and validated
+(CYaRon inputs, 7-of-10 agreement per case, 9-of-10 per problem; docs/curation.md), each with a
+reference ``solution`` field; ``problem_set="generated"``."""
+PROBLEM_SETS: dict[str, Path] = {"builtin": BUILTIN_PROBLEMS, "generated": GENERATED_PROBLEMS}
 
 
 class CodeEnv(TextEnv):
@@ -50,8 +55,9 @@ class CodeEnv(TextEnv):
     ## Arguments
     ``gymnasium.make("k15/Code-v0", prompts=None, data_path=None, reward_fn=None, max_turns=1,
     max_response_chars=16384, partial_credit=False, compare="whitespace", timeout_s=5.0,
-    memory_mb=512, language="python")``. Without ``prompts`` or ``data_path`` the built-in
-    problems (``BUILTIN_PROBLEMS``) are used. ``compare`` is ``exact``, ``whitespace`` or
+    memory_mb=512, language="python", problem_set="builtin")``. Without ``prompts`` or ``data_path``
+    the problems of ``problem_set`` are used: ``builtin`` (12, ``BUILTIN_PROBLEMS``) or
+    ``generated`` (221, ``GENERATED_PROBLEMS``). ``compare`` is ``exact``, ``whitespace`` or
     ``float``; ``timeout_s`` and ``memory_mb`` limit each test run.
 
     ## Version History
@@ -72,7 +78,13 @@ class CodeEnv(TextEnv):
         memory_mb: int = 512,
         language: str = "python",
         render_mode: str | None = None,
+        system_prompt: str | None = None,
+        instruction: str | None = None,
+        problem_set: str = "builtin",
     ) -> None:
+        if problem_set not in PROBLEM_SETS:
+            raise ValueError(f"problem_set={problem_set!r}: use one of {sorted(PROBLEM_SETS)}")
+        self.problem_set = problem_set
         if compare not in COMPARES:
             raise ValueError(f"compare={compare!r}: use 'exact', 'whitespace' or 'float'")
         if timeout_s <= 0 or memory_mb <= 0:
@@ -89,6 +101,8 @@ class CodeEnv(TextEnv):
             max_turns=max_turns,
             max_response_chars=max_response_chars,
             render_mode=render_mode,
+            system_prompt=system_prompt,
+            instruction=instruction,
         )
         untested = [p.id for p in self.prompts if not p.tests]
         if untested and reward_fn is None:
@@ -98,10 +112,10 @@ class CodeEnv(TextEnv):
             )
 
     def default_prompts(self) -> list[Prompt]:
-        """The built-in problems of ``envs/data/code_problems.jsonl``."""
+        """The problems of ``problem_set``: ``envs/data/code_problems.jsonl`` or ``code_generated.jsonl``."""
         from k15ray.envs.dataset import load_prompts
 
-        return load_prompts(BUILTIN_PROBLEMS)
+        return load_prompts(PROBLEM_SETS[self.problem_set])
 
     def default_reward_fn(self) -> RewardCallable:
         return functools.partial(

@@ -45,7 +45,9 @@ class MathEnv(TextEnv):
 
     ## Arguments
     ``gymnasium.make("k15/Math-v0", prompts=None, data_path=None, reward_fn=None, max_turns=1,
-    max_response_chars=16384, num_prompts=256, levels=None, seed=0, timeout_s=5.0)``.
+    max_response_chars=16384, num_prompts=256, levels=None, seed=0, timeout_s=5.0,
+    system_prompt=None, instruction=None)``; for a chat model trained elsewhere, e.g.
+    ``instruction=k15ray.prompting.BOXED_ANSWER`` (``TextEnv``).
     With neither ``prompts`` nor ``data_path``, ``num_prompts`` arithmetic problems are generated
     by ``k15ray.tasks.generate_prompt_set(num_prompts, levels, seed)``.
     ``timeout_s`` bounds one answer check.
@@ -67,6 +69,8 @@ class MathEnv(TextEnv):
         seed: int = 0,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         render_mode: str | None = None,
+        system_prompt: str | None = None,
+        instruction: str | None = None,
     ) -> None:
         if num_prompts < 1:
             raise ValueError(f"num_prompts={num_prompts}: must be >= 1")
@@ -83,6 +87,8 @@ class MathEnv(TextEnv):
             max_turns=max_turns,
             max_response_chars=max_response_chars,
             render_mode=render_mode,
+            system_prompt=system_prompt,
+            instruction=instruction,
         )
 
     def default_prompts(self) -> list[Prompt]:

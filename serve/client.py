@@ -1,4 +1,4 @@
-"""Score through the served rewards from Python: ``reward_backend: serve`` of the training loop.
+"""Score through the served rewards from Python: ``reward.backend: serve`` of the training loop.
 
 ``ServedReward(kind)`` is a ``RewardFn`` (``k15ray.types``): ``reward(prompt, response)`` returns
 the ``RewardResult`` that the in-process ``RewardFn`` of that kind would return, computed by the

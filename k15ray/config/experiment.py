@@ -13,6 +13,7 @@ Sections and their dataclasses::
     learner:         LearnerConfig
     mirror_descent:  MirrorDescentConfig
     length_penalty:  LengthPenaltyConfig
+    reward:          RewardConfig     the training reward: verifier, value_rm or cot_rm; local or served
     eval:            HeldoutEvalConfig
     run:             RunConfig        iterations / time budget, checkpoints, Tune
 
@@ -35,6 +36,7 @@ from k15ray.config.length_penalty import LengthPenaltyConfig
 from k15ray.config.mirror_descent import MirrorDescentConfig
 from k15ray.config.partial_rollout import PartialRolloutConfig
 from k15ray.config.repeat import RepeatConfig
+from k15ray.config.reward import RewardConfig
 from k15ray.config.rollout import RolloutConfig
 from k15ray.config.sampling import SamplingConfig
 
@@ -141,6 +143,12 @@ class RunConfig:
             raise ValueError(f"num_cpus: must be >= 0 (0 = all cores), got {self.num_cpus}")
 
 
+SOLUTION_STYLES: tuple[str, ...] = ("standard", "long", "short")
+DATA_TASKS: tuple[str, ...] = ("arithmetic", "word_problems")
+"""Generators of ``data.task`` (``k15ray.job.prepare_data`` picks the writer)."""
+"""Solution styles of the generated SFT split (``k15ray.tasks.styles``, which reads them here)."""
+
+
 @section("data")
 @dataclass(frozen=True)
 class DataConfig:
@@ -153,8 +161,17 @@ class DataConfig:
     n_heldout: int = doc("held-out prompts, disjoint from the training prompts", 300)
     levels: tuple[int, ...] = doc("difficulty levels of the generated problems", (1, 2, 3, 4, 5))
     seed: int = doc("seed of the generated problems", 0)
+    style: str = doc("solution style of the SFT split: standard, long or short (k15ray.tasks.styles)", "standard")
+    task: str = doc(
+        "generated problems: arithmetic (long-CoT column arithmetic) or word_problems (grade-school, "
+        "for small chat models; k15ray.tasks.word_problems)", "arithmetic",
+    )
 
     def __post_init__(self) -> None:
+        if self.task not in DATA_TASKS:
+            raise ValueError(f"task: must be one of {list(DATA_TASKS)}, got {self.task!r}")
+        if self.style not in SOLUTION_STYLES:
+            raise ValueError(f"style: must be one of {list(SOLUTION_STYLES)}, got {self.style!r}")
         if self.n_train < 1 or self.n_heldout < 1:
             raise ValueError(
                 f"n_train and n_heldout: must be >= 1, got {self.n_train} and {self.n_heldout}"
@@ -184,6 +201,7 @@ class ExperimentConfig:
     learner: LearnerConfig = doc("optimizer and batch", default_factory=LearnerConfig)
     mirror_descent: MirrorDescentConfig = doc("objective and tau", default_factory=MirrorDescentConfig)
     length_penalty: LengthPenaltyConfig = doc("length penalty", default_factory=LengthPenaltyConfig)
+    reward: RewardConfig = doc("the training reward: verifier or a model RM", default_factory=RewardConfig)
     eval: HeldoutEvalConfig = doc("held-out evaluation", default_factory=HeldoutEvalConfig)
     run: RunConfig = doc("duration, checkpoints, Tune", default_factory=RunConfig)
 

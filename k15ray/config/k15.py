@@ -22,6 +22,7 @@ from k15ray.config.length_penalty import LengthPenaltyConfig
 from k15ray.config.mirror_descent import MirrorDescentConfig
 from k15ray.config.partial_rollout import PartialRolloutConfig
 from k15ray.config.repeat import RepeatConfig
+from k15ray.config.reward import RewardConfig
 from k15ray.config.rollout import RolloutConfig
 from k15ray.config.sampling import SamplingConfig
 
@@ -38,6 +39,7 @@ class K15Settings:
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     mirror_descent: MirrorDescentConfig = field(default_factory=MirrorDescentConfig)
     length_penalty: LengthPenaltyConfig = field(default_factory=LengthPenaltyConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
     eval: HeldoutEvalConfig = field(default_factory=HeldoutEvalConfig)
 
     def __post_init__(self) -> None:

@@ -45,12 +45,6 @@ class RolloutConfig:
     max_worker_restarts: int = doc(
         "actors replaced per generate call before giving up (a dead actor's requests re-run)", 3
     )
-    reward_backend: str = doc(
-        "where finished trajectories are scored: inprocess (the env's reward) or serve (the running "
-        "Ray Serve rewards application, through a deployment handle; kind = the prompt's domain)",
-        "inprocess",
-    )
-    reward_app: str = doc("name of the Serve rewards application (reward_backend: serve)", "rewards")
     colocate: bool = doc(
         "run the backend inside the learner's process and GPU, asleep while it trains (paper 2.6.3)",
         False,
@@ -92,10 +86,6 @@ class RolloutConfig:
         if self.max_batch_size < 1:
             raise ValueError(f"max_batch_size: must be >= 1, got {self.max_batch_size}")
         check_dtype(self.dtype)
-        if self.reward_backend not in ("inprocess", "serve"):
-            raise ValueError(
-                f"reward_backend: {self.reward_backend!r} is not one of ['inprocess', 'serve']"
-            )
         if not 0 < self.gpu_memory_utilization < 1:
             raise ValueError(
                 f"gpu_memory_utilization: must be in (0, 1), got {self.gpu_memory_utilization}"

@@ -7,9 +7,10 @@ from typing import Literal
 
 from k15ray.config import doc, section
 
-Strategy = Literal["uniform", "curriculum", "prioritized"]
+Strategy = Literal["uniform", "curriculum", "prioritized", "curriculum+prioritized"]
 CurriculumMode = Literal["warmup_then_hard", "staged"]
-STRATEGIES: tuple[str, ...] = ("uniform", "curriculum", "prioritized")
+STRATEGIES: tuple[str, ...] = ("uniform", "curriculum", "prioritized", "curriculum+prioritized")
+INITIAL_SUCCESS: tuple[str, ...] = ("none", "pass_rate")
 CURRICULUM_MODES: tuple[str, ...] = ("warmup_then_hard", "staged")
 
 
@@ -19,7 +20,11 @@ class SamplingConfig:
     """Which prompts of D each iteration trains on."""
 
     prompts_per_iteration: int = doc("prompts sampled per iteration; the batch is prompts x k", 32)
-    strategy: Strategy = doc("uniform, curriculum (difficulty labels) or prioritized (1 - s_i)", "uniform")
+    strategy: Strategy = doc(
+        "uniform, curriculum (difficulty labels), prioritized (1 - s_i) or curriculum+prioritized (both: "
+        "the curriculum's pool, weighted by 1 - s_i)",
+        "uniform",
+    )
     curriculum_mode: CurriculumMode = doc(
         "curriculum: warmup_then_hard (all of D, then difficulty >= hard_difficulty) or staged (easy to hard)",
         "warmup_then_hard",
@@ -32,6 +37,11 @@ class SamplingConfig:
     priority_floor: float = doc("prioritized: P(i) proportional to max(1 - s_i, floor) > 0", 0.05)
     success_ema: float = doc(
         "weight of the newest success in s_i (exponential moving average); 0 = plain running mean", 0.0
+    )
+    initial_success: str = doc(
+        "none (s_i starts at 0) or pass_rate (s_i starts at the pass rate `k15ray curate` stored on the "
+        "prompt, tag pass_rate=..., counted as one observation)",
+        "none",
     )
 
     def __post_init__(self) -> None:
@@ -53,6 +63,10 @@ class SamplingConfig:
         if not 0 < self.priority_floor <= 1:
             raise ValueError(
                 f"priority_floor: must be in (0, 1] so that no prompt starves, got {self.priority_floor}; try 0.05"
+            )
+        if self.initial_success not in INITIAL_SUCCESS:
+            raise ValueError(
+                f"initial_success: {self.initial_success!r} is not one of {list(INITIAL_SUCCESS)}"
             )
         if not 0 <= self.success_ema <= 1:
             raise ValueError(f"success_ema: must be in [0, 1], got {self.success_ema}; 0 = running mean")

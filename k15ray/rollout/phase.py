@@ -72,7 +72,7 @@ class RolloutPhase:
         self.sampler = make_sampler(list(env.prompts), settings.sampling, seed)
         self.buffer = PartialRolloutBuffer(settings.partial_rollout)
         self._prompt_tokens: dict[str, tuple[int, ...]] = {}
-        self._served: dict[str, Any] = {}  # domain -> ServedReward (reward_backend: serve)
+        self._rewards: dict[str, Any] = {}  # reward kind -> RewardFn (the reward section)
         self._gpu_holder: Any = None  # weight_sync: nccl: the learner's GPU, kept from the actors
         if self.rollout_cfg.weight_sync == "nccl" and pool_factory is None:
             from k15ray.rollout.nccl_sync import reserve_learner_gpu
@@ -133,40 +133,61 @@ class RolloutPhase:
             M.PERF_ROLLOUT_TOKENS_PER_S: tokens / max(t1 - t0, 1e-9),
         }
 
-    def _score(self, prompt: Prompt, responses: Sequence[str]) -> list[RewardResult]:
-        """r(x, y, y*) of each response: the env's reward, or the served rewards application
-        (``rollout.reward_backend: serve``; one handle call per group)."""
-        if self.rollout_cfg.reward_backend != "serve":
-            return [self.env.score(prompt, r) for r in responses]
-        from k15ray.serve.client import ServedReward
+    def _score(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> list[RewardResult]:
+        """r(x, y, y*) of each pair: the env's reward, or the one the ``reward`` section names
+        (a model RM, local or served; the served verifier), one batched call per reward kind."""
+        from k15ray.rewards.select import reward_kind, training_reward
 
-        kind = prompt.domain
-        if kind not in self._served:
-            self._served[kind] = ServedReward(kind, app_name=self.rollout_cfg.reward_app)
-        return list(self._served[kind].score_batch([prompt] * len(responses), responses))
+        cfg = self.settings.reward
+        results: list[RewardResult | None] = [None] * len(prompts)
+        by_kind: dict[str | None, list[int]] = {}
+        for i, prompt in enumerate(prompts):
+            by_kind.setdefault(reward_kind(cfg, prompt.domain), []).append(i)
+        for kind, indices in by_kind.items():
+            if kind is None:
+                scored = [self.env.score(prompts[i], responses[i]) for i in indices]
+            else:
+                if kind not in self._rewards:
+                    self._rewards[kind] = training_reward(cfg, kind)
+                scored = list(self._rewards[kind].score_batch([prompts[i] for i in indices], [responses[i] for i in indices]))
+            for i, result in zip(indices, scored, strict=True):
+                results[i] = result
+        return [r for r in results if r is not None]
 
     def _score_groups(self, groups: Sequence[Group], iteration: int) -> dict[str, float]:
-        """Decode and score every trajectory, then shape each group's rewards (2.3.3, 2.6.2)."""
+        """Decode and score every trajectory, then shape each group's rewards (2.3.3, 2.6.2).
+
+        With a model RM as the reward, the env's verifier also scores each response, for the
+        metrics only (``reward/verifier_accuracy``, ``reward/fooling_rate``)."""
         if not groups:
             return {}
+        trajectories = [t for g in groups for t in g.trajectories]
+        prompts = [self.prompts[g.prompt_id] for g in groups for _ in g.trajectories]
+        for t in trajectories:
+            t.response_text = str(self.tokenizer.decode(list(t.response_token_ids), skip_special_tokens=True))
+        results = self._score(prompts, [t.response_text for t in trajectories])
+        for t, result in zip(trajectories, results, strict=True):
+            t.reward_details = {"score": float(result.score), "correct": bool(result.correct), "status": result.status}
         scores: list[list[float]] = []
         correct: list[list[bool]] = []
-        not_ok = 0
+        start = 0
         for group in groups:
-            for t in group.trajectories:
-                t.response_text = str(self.tokenizer.decode(list(t.response_token_ids), skip_special_tokens=True))
-            results = self._score(self.prompts[group.prompt_id], [t.response_text for t in group.trajectories])
-            for t, result in zip(group.trajectories, results, strict=True):
-                t.reward_details = {"score": float(result.score), "correct": bool(result.correct), "status": result.status}
-            scores.append([float(r.score) for r in results])
-            correct.append([bool(r.correct) for r in results])
-            not_ok += sum(r.status != "ok" for r in results)
+            group_results = results[start : start + len(group.trajectories)]
+            start += len(group.trajectories)
+            scores.append([float(r.score) for r in group_results])
+            correct.append([bool(r.correct) for r in group_results])
         cfg = self.settings
         shaped = shape_groups(
             [g.trajectories for g in groups], scores, correct, iteration, cfg.length_penalty, cfg.repeat
         )
-        num_scored = sum(len(s) for s in scores)
-        return {**reward_metrics(shaped, iteration, cfg.length_penalty), M.REWARD_STATUS_NOT_OK: not_ok / num_scored}
+        not_ok = sum(r.status != "ok" for r in results) / len(results)
+        metrics = {**reward_metrics(shaped, iteration, cfg.length_penalty), M.REWARD_STATUS_NOT_OK: not_ok}
+        if cfg.reward.uses_model:
+            verified = [bool(self.env.score(p, t.response_text).correct) for p, t in zip(prompts, trajectories, strict=True)]
+            for t, ok in zip(trajectories, verified, strict=True):
+                t.reward_details["verifier_correct"] = ok
+            metrics.update(M.rm_verifier_metrics([bool(r.correct) for r in results], verified))
+        return metrics
 
     def update_sampler(self, groups: Sequence[Group]) -> dict[str, float]:
         """Step 8: each prompt's success = the fraction of its k samples that were correct."""

@@ -275,5 +275,11 @@ class VLLMBackend:
 
     def wake(self) -> None:
         if self._asleep:
+            import torch
+
+            # colocated: the learner's freed blocks stay reserved by torch's caching allocator, and the
+            # engine maps its memory outside it (cumem); a real vocabulary's logits (49k x tokens)
+            # leave gigabytes there, enough to make wake_up run out of memory
+            torch.cuda.empty_cache()
             self._llm.wake_up()
             self._asleep = False

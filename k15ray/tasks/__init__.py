@@ -4,6 +4,10 @@
 in the prompt-set schema (``id``, ``question``, ``answer``, ``domain``, ``difficulty``, ``tags``)
 plus ``solution``, the long-CoT response used by the SFT warm-up. ``write_splits`` writes a train
 split, a held-out split that shares no problem with it, and the SFT file. Everything is seeded.
+
+``style`` picks the solution style (``k15ray.tasks.styles``): ``standard`` (the default, the
+quick-start's), ``long`` (variable-length long CoT) or ``short`` (the minimal chain). The problems
+drawn do not depend on the style: the same seed gives the same problems and splits in every style.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from typing import Any
 
 from k15ray.jsonl import write_jsonl
 from k15ray.tasks.arithmetic import LEVELS, Problem, sample_problem, solve
+from k15ray.tasks.styles import STYLES, check_style, styled_solution
 
-__all__ = ["LEVELS", "Problem", "generate_prompt_set", "problem_record", "write_splits"]
+__all__ = ["LEVELS", "STYLES", "Problem", "generate_prompt_set", "problem_record", "write_splits"]
 
 PROMPT_FIELDS: tuple[str, ...] = ("id", "question", "answer", "domain", "difficulty", "tags")
 """The prompt-set schema shared with the environments (``solution`` is added for SFT)."""
@@ -43,12 +48,15 @@ def generate_prompt_set(
     seed: int = 0,
     exclude: Collection[str] = (),
     mistake_rate: float = 0.15,
+    style: str = "standard",
 ) -> list[dict[str, Any]]:
     """``n`` distinct problems, levels taken in turn from ``levels``, none whose id is in ``exclude``.
 
     The same arguments always give the same records. ``mistake_rate`` is the fraction of
-    solutions that show a caught-and-corrected slip (reflection, paper 2.2).
+    ``standard`` solutions that show a caught-and-corrected slip (reflection, paper 2.2);
+    ``style`` is the solution style (module docstring).
     """
+    check_style(style)
     levels = tuple(levels)
     if n < 0:
         raise ValueError(f"n={n}: the number of problems must be >= 0")
@@ -70,7 +78,10 @@ def generate_prompt_set(
                 f"level {level} ran out of distinct problems after {i} records; ask for fewer "
                 "problems or drop that level"
             )
-        record = problem_record(problem, solve(problem, rng, mistake_rate))
+        solution = solve(problem, rng, mistake_rate)  # drawn in every style: same problems after it
+        if style != "standard":
+            solution = styled_solution(problem, style, seed)
+        record = problem_record(problem, solution)
         seen.add(record["id"])
         records.append(record)
     return records
@@ -82,16 +93,19 @@ def write_splits(
     n_heldout: int,
     seed: int = 0,
     levels: Iterable[int] = LEVELS,
+    style: str = "standard",
 ) -> dict[str, Path]:
     """Write ``train.jsonl``, ``heldout.jsonl`` (prompt schema) and ``sft.jsonl`` (train + solution).
 
     The held-out problems are drawn first and excluded from the train draw, so the splits share
-    no problem. Returns the three paths by split name.
+    no problem. ``style``: the solutions of ``sft.jsonl`` (the prompt splits do not depend on it).
+    Returns the three paths by split name.
     """
     out = Path(out_dir)
     levels = tuple(levels)
+    check_style(style)
     heldout = generate_prompt_set(n_heldout, levels, seed=seed + 1_000_003)
-    train = generate_prompt_set(n_train, levels, seed=seed, exclude={r["id"] for r in heldout})
+    train = generate_prompt_set(n_train, levels, seed=seed, exclude={r["id"] for r in heldout}, style=style)
     paths = {"train": out / "train.jsonl", "heldout": out / "heldout.jsonl", "sft": out / "sft.jsonl"}
     write_jsonl(paths["train"], ({k: r[k] for k in PROMPT_FIELDS} for r in train))
     write_jsonl(paths["heldout"], ({k: r[k] for k in PROMPT_FIELDS} for r in heldout))

@@ -1,4 +1,4 @@
-"""``rollout.reward_backend: serve``: the training loop scores through the Ray Serve rewards
+"""``reward.backend: serve``: the training loop scores through the Ray Serve rewards
 application (a deployment handle) instead of in-process, with the same results."""
 
 from __future__ import annotations
@@ -24,17 +24,20 @@ def test_training_loop_scores_through_served_rewards(ray_session: None, tmp_path
     from k15ray.serve.app import run_local
 
     config = small_config(tiny_model(tmp_path / "tiny"), tmp_path / "logs", env="k15/Math-v0")
-    config = config.environment("k15/Math-v0", env_config={"num_prompts": 6}).k15_rollouts(
-        rollout={"reward_backend": "serve", "samples_per_prompt": 4, "max_batch_size": 16}
+    config = (
+        config.environment("k15/Math-v0", env_config={"num_prompts": 6})
+        .k15_rollouts(rollout={"samples_per_prompt": 4, "max_batch_size": 16})
+        .k15_training(reward={"backend": "serve"})
     )
     algo = config.build_algo()
     try:
         phase = algo._rollout
         prompt = next(iter(phase.prompts.values()))
         answers = [rf"so \boxed{{{prompt.answer}}}", r"\boxed{-1}", "no answer"]
+        prompts = [prompt] * len(answers)
 
         # No rewards application yet: every served score is a typed failure, never an exception.
-        assert [r.status for r in phase._score(prompt, answers)] == ["error"] * 3
+        assert [r.status for r in phase._score(prompts, answers)] == ["error"] * 3
 
         run_local(
             ServeConfig(
@@ -43,7 +46,7 @@ def test_training_loop_scores_through_served_rewards(ray_session: None, tmp_path
                 sandbox=SandboxServeConfig(enabled=False),
             )
         )
-        served = phase._score(prompt, answers)
+        served = phase._score(prompts, answers)
         local = [algo._rollout.env.score(prompt, a) for a in answers]
         assert [(r.score, r.correct, r.status) for r in served] == [
             (r.score, r.correct, r.status) for r in local

@@ -109,7 +109,7 @@ def test_update_weights_versions_and_sleep(backend, model_dir: Path) -> None:  #
     res = _greedy(backend, prompt, 16)
     assert res.policy_version == 1
     assert res.token_ids != before
-    with pytest.raises(ValueError, match="not newer"):
+    with pytest.raises(ValueError, match="weight version must increase"):
         backend.update_weights(other.state_dict(), version=1)
 
 

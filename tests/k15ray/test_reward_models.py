@@ -157,7 +157,7 @@ def test_judge_learns_to_end_with_a_verdict(tmp_path: Path) -> None:
     final = train_cot_judge(synthetic_examples(200, seed=0), "tiny", tmp_path / "judge", max_steps=60,
                             seq_len=256, batch_size=8, lr=2e-3, num_threads=1)
     assert (tmp_path / "judge" / "judge_sft.jsonl").is_file()
-    judge = CoTJudge(final, max_new_tokens=96)
+    judge = CoTJudge(final, max_new_tokens=128)
     results = judge.score_batch([Prompt("p", e.question, e.reference) for e in held_out],
                                 [e.response for e in held_out])
     # learning: the random model never writes a verdict (test above); after 60 SFT steps (about

@@ -76,3 +76,57 @@ def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="ran out of distinct problems"):
         # 2-digit + 2-digit has 90 * 90 = 8,100 distinct problems
         generate_prompt_set(8_200, levels=[1])
+
+
+# ---------------------------------------------------------------- solution styles (long2short, paper 2.4)
+def _tokens(records: list[dict]) -> list[int]:
+    from k15ray.models import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    return [len(tokenizer(r["solution"])["input_ids"]) for r in records]
+
+
+def test_long_style_is_2_to_4x_the_short_one_and_varies() -> None:
+    # The same seed draws the same problems in every style, so lengths compare problem by problem.
+    for levels in ([1, 2], list(LEVELS)):
+        long_ = generate_prompt_set(300, levels=levels, seed=4, style="long")
+        short = generate_prompt_set(300, levels=levels, seed=4, style="short")
+        assert [r["id"] for r in long_] == [r["id"] for r in short]
+        long_len, short_len = _tokens(long_), _tokens(short)
+        ratio = sum(long_len) / sum(short_len)
+        assert 2.0 <= ratio <= 4.0, ratio
+        spread = sorted(a / b for a, b in zip(long_len, short_len, strict=True))
+        assert spread[0] < 2.6 and spread[-1] > 5.0, (spread[0], spread[-1])  # variable length
+        assert all(r["solution"].startswith("<think>Plan:") and "Check:" in r["solution"] for r in long_)
+        moves = ("Recheck:", "? No, ", "Redo to be sure:", "Also:")
+        assert all(any(m in r["solution"] for r in long_) for m in moves)  # each move occurs
+
+
+@pytest.mark.parametrize("style", ["long", "short"])
+def test_every_styled_solution_is_correct(style: str) -> None:
+    for r in generate_prompt_set(250, seed=5, style=style):
+        assert verify_math(r["solution"], r["answer"]), r["solution"]
+        assert r["solution"].endswith(f"</think>\\boxed{{{r['answer']}}}")
+        question = r["question"].removeprefix("What is ").removesuffix("?")
+        assert int(r["answer"]) == eval(question.replace("×", "*"))  # noqa: S307 - our own text
+
+
+def test_short_style_is_the_column_lines_only() -> None:
+    # 47 + 85 -> columns 7+5+0=12, 4+8+1=13; nothing else before the answer
+    problem = Problem(1, "47+85", "What is 47 + 85?", 132, ("arithmetic", "addition"))
+    from k15ray.tasks.styles import solve_short
+
+    assert solve_short(problem) == "<think>7+5+0=12\n4+8+1=13</think>\\boxed{132}"
+
+
+def test_styles_are_deterministic_and_keep_the_standard_default(tmp_path: Path) -> None:
+    assert generate_prompt_set(40, seed=6, style="long") == generate_prompt_set(40, seed=6, style="long")
+    assert generate_prompt_set(40, seed=6, style="long") != generate_prompt_set(40, seed=7, style="long")
+    assert generate_prompt_set(40, seed=6) == generate_prompt_set(40, seed=6, style="standard")
+    a = write_splits(tmp_path / "long", 50, 20, seed=1, levels=[1, 2], style="long")
+    b = write_splits(tmp_path / "std", 50, 20, seed=1, levels=[1, 2])
+    for split in ("train", "heldout"):  # the prompt splits do not depend on the style
+        assert a[split].read_text() == b[split].read_text()
+    assert a["sft"].read_text() != b["sft"].read_text()
+    with pytest.raises(ValueError, match="choose one of"):
+        generate_prompt_set(3, style="verbose")

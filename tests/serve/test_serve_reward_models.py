@@ -186,3 +186,37 @@ def test_served_reward_knows_the_reward_model_kinds() -> None:
     assert ServedReward("value_rm").kind == "value_rm"
     with pytest.raises(ValueError, match="cot_rm"):
         ServedReward("judge")
+
+
+def test_k15_trains_on_the_served_judge(base_url: str, tmp_path: Path) -> None:
+    """``reward: {kind: cot_rm, backend: serve}``: the training loop's scores are the served
+    judge's (the same as the judge in-process), one batched handle call per iteration."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "algorithms"))
+    from k15_testkit import small_config, tiny_model
+
+    from k15ray import metrics as M
+    from k15ray.rewards.models import CoTJudge
+
+    tiny = tiny_model(tmp_path / "policy")
+    config = (
+        small_config(tiny, tmp_path / "logs", env="k15/Math-v0")
+        .environment("k15/Math-v0", env_config={"num_prompts": 6})
+        .k15_training(reward={"kind": "cot_rm", "backend": "serve"})
+    )
+    algo = config.build_algo()
+    try:
+        phase = algo._rollout
+        prompt = next(iter(phase.prompts.values()))
+        answers = [rf"so \boxed{{{prompt.answer}}}", r"\boxed{-1}"]
+        served = phase._score([prompt] * 2, answers)
+        assert [r.details.get("batch_size") for r in served] == [2, 2]  # one call, one batch
+        local = CoTJudge(tiny, max_new_tokens=8).score_batch([prompt] * 2, answers)  # the judge is `tiny`
+        assert [(r.status, r.score, r.details["output"]) for r in served] == [
+            (r.status, r.score, r.details["output"]) for r in local
+        ]
+        result = [algo.train() for _ in range(2)][-1]
+        assert M.REWARD_FOOLING_RATE in result and M.REWARD_VERIFIER_ACCURACY in result
+    finally:
+        algo.stop()

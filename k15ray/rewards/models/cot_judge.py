@@ -43,6 +43,7 @@ def train_cot_judge(
     out_dir: str | Path,
     *,
     max_steps: int = 200,
+    progress: bool = False,
     **sft_options: Any,
 ) -> Path:
     """SFT ``base_model_dir`` (a directory or a preset name such as ``tiny``) on judge traces of
@@ -60,7 +61,7 @@ def train_cot_judge(
     options = {"warmup_steps": min(20, max_steps // 10), "save_every_steps": 0, **sft_options}
     config = SFTConfig(data=str(data), out_dir=str(out), model=ModelConfig(path=str(base_model_dir)),
                        max_steps=max_steps, **options)
-    return train_sft(config, progress=False)
+    return train_sft(config, progress=progress)
 
 
 class CoTJudge:

@@ -11,6 +11,7 @@ the larger one, seeded) and write one JSON object per line:
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -32,6 +33,8 @@ class RMExample:
     correct: bool
     prompt_id: str = ""
     temperature: float = 1.0
+    policy: str = ""
+    """The policy that wrote ``response`` (its directory), when known."""
 
 
 def write_rm_examples(path: str | Path, examples: Iterable[RMExample]) -> int:
@@ -52,8 +55,42 @@ def read_rm_examples(path: str | Path) -> list[RMExample]:
         examples.append(RMExample(
             str(record["question"]), str(record["reference"]), str(record["response"]),
             bool(record["correct"]), str(record.get("prompt_id", "")), float(record.get("temperature", 1.0)),
+            str(record.get("policy", "")),
         ))
     return examples
+
+
+def near_miss(example: RMExample, rng: random.Random) -> RMExample | None:
+    """``example`` with one digit of its last ``\\boxed{}`` answer changed (seeded), labelled
+    again by the verifier; None when the response has no boxed answer with a digit.
+
+    >>> e = near_miss(RMExample("1+1?", "12", "so \\\\boxed{12}", True), random.Random(0))
+    >>> e.response != "so \\\\boxed{12}", e.correct
+    (True, False)
+    """
+    start = example.response.rfind("\\boxed{")
+    end = example.response.find("}", start)
+    digits = [i for i in range(start + 7, end) if example.response[i].isdigit()] if start >= 0 <= end else []
+    if not digits:
+        return None
+    i = rng.choice(digits)
+    new = rng.choice([d for d in "0123456789" if d != example.response[i]])
+    response = example.response[:i] + new + example.response[i + 1 :]
+    return dataclasses.replace(example, response=response, correct=verify_math(response, example.reference),
+                               policy=f"{example.policy} (near miss)")
+
+
+def add_near_misses(examples: Sequence[RMExample], rate: float, seed: int = 0) -> list[RMExample]:
+    """``examples`` plus, for each correct one, ``floor(rate)`` near misses and one more with
+    probability ``rate - floor(rate)`` (``near_miss``)."""
+    rng = random.Random(seed)
+    extra = []
+    for e in examples:
+        if not e.correct:
+            continue
+        count = int(rate) + (rng.random() < rate - int(rate))
+        extra += [m for m in (near_miss(e, rng) for _ in range(count)) if m is not None]
+    return [*examples, *extra]
 
 
 def balance_classes(examples: Sequence[RMExample], seed: int = 0) -> list[RMExample]:

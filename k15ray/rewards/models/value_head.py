@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from k15ray.rewards.models.data import RMExample
@@ -126,6 +127,7 @@ def train_value_rm(
     max_length: int = 1024,
     seed: int = 0,
     num_threads: int = 0,
+    progress: bool = False,
 ) -> Path:
     """Fit a value-head RM on verifier-labelled ``examples`` by BCE (module docstring); writes
     ``out_dir`` with ``save_pretrained`` (model + tokenizer) and returns it.
@@ -150,7 +152,7 @@ def train_value_rm(
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     half = batch_size // 2
-    for _ in range(steps):
+    for _ in tqdm(range(steps), desc="value_rm", unit="step", disable=not progress):
         batch = rng.choices(positives, k=half) + rng.choices(negatives, k=batch_size - half)
         texts = [rm_input_text(e.question, e.reference, e.response) for e in batch]
         labels = torch.tensor([1.0 if e.correct else 0.0 for e in batch])  # c_i, (B,)
