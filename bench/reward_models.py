@@ -65,24 +65,13 @@ def verifier_accuracy() -> float:
 def sample_policy(policy_dir: str, heldout: Path, k: int, max_new_tokens: int) -> list[Any]:
     """k responses per held-out prompt at the quick-start's temperature, labelled by the verifier."""
     from k15ray.envs.dataset import load_prompts
-    from k15ray.prompting import encode_prompt
-    from k15ray.rewards.math import verify_math
-    from k15ray.rewards.models import RMExample
+    from k15ray.rewards.models.data import sample_examples
     from k15ray.rollout.hf import HFBackend
-    from k15ray.types import GenerationRequest, SamplingParams
+    from k15ray.types import SamplingParams
 
     backend = HFBackend.from_pretrained(policy_dir, max_batch_size=128)
-    prompts = load_prompts(heldout)
-    requests = [GenerationRequest(f"{i}/{j}", tuple(encode_prompt(backend.tokenizer, p)), max_new_tokens)
-                for i, p in enumerate(prompts) for j in range(k)]
-    results = backend.generate(requests, SamplingParams(temperature=0.6, seed=1, detect_repeats=False))
-    examples = []
-    for request, result in zip(requests, results, strict=True):
-        prompt = prompts[int(request.request_id.split("/")[0])]
-        response = str(backend.tokenizer.decode(list(result.token_ids), skip_special_tokens=True))
-        examples.append(RMExample(str(prompt.question), prompt.answer, response,
-                                  verify_math(response, prompt.answer), prompt.id, 0.6, policy_dir))
-    return examples
+    params = SamplingParams(temperature=0.6, seed=1, detect_repeats=False)
+    return sample_examples(backend, backend.tokenizer, load_prompts(heldout), k, params, max_new_tokens, policy_dir)
 
 
 def fooling_rate(judge: Any, examples: list[Any]) -> dict[str, float]:

@@ -16,6 +16,7 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from k15ray.jsonl import read_jsonl, write_jsonl
 from k15ray.rewards.math import verify_math
@@ -103,6 +104,32 @@ def balance_classes(examples: Sequence[RMExample], seed: int = 0) -> list[RMExam
     return [e for i, e in enumerate(examples) if i in keep]
 
 
+def sample_examples(
+    generator: Any,
+    tokenizer: Any,
+    prompts: Sequence[Prompt],
+    k: int,
+    params: SamplingParams,
+    max_new_tokens: int,
+    policy: str = "",
+) -> list[RMExample]:
+    """``k`` responses per prompt from ``generator`` (a rollout backend or a ``RolloutPool``: its
+    ``generate(requests, params)``), decoded and labelled by ``verify_math``, in prompt order."""
+    from k15ray.prompting import encode_prompt
+
+    requests = [
+        GenerationRequest(f"{i}/{j}", tuple(encode_prompt(tokenizer, p)), max_new_tokens)
+        for i, p in enumerate(prompts) for j in range(k)
+    ]
+    examples = []
+    for request, result in zip(requests, generator.generate(requests, params), strict=True):
+        prompt = prompts[int(request.request_id.split("/")[0])]
+        response = str(tokenizer.decode(list(result.token_ids), skip_special_tokens=True))
+        examples.append(RMExample(question_text(prompt), prompt.answer, response,
+                                  verify_math(response, prompt.answer), prompt.id, params.temperature, policy))
+    return examples
+
+
 def make_rm_examples(
     policy_dir: str | Path,
     prompts: Sequence[Prompt],
@@ -120,28 +147,15 @@ def make_rm_examples(
     Returns the examples written. With ``balance`` and only one class sampled, nothing is
     written and a ``ValueError`` says to sample more.
     """
-    from k15ray.prompting import encode_prompt
     from k15ray.rollout.hf import HFBackend
 
     if k < 1 or not temperatures or any(t < 0 for t in temperatures):
         raise ValueError(f"k must be >= 1 and temperatures non-empty and >= 0; got k={k}, {list(temperatures)}")
     backend = HFBackend.from_pretrained(policy_dir)
-    tokenizer = backend.tokenizer
-    prompt_ids = [tuple(encode_prompt(tokenizer, p)) for p in prompts]
     examples: list[RMExample] = []
     for t_index, temperature in enumerate(temperatures):
-        requests = [
-            GenerationRequest(f"{i}/{j}", ids, max_new_tokens)
-            for i, ids in enumerate(prompt_ids) for j in range(k)
-        ]
         params = SamplingParams(temperature=temperature, seed=seed + t_index, detect_repeats=False)
-        for request, result in zip(requests, backend.generate(requests, params), strict=True):
-            prompt = prompts[int(request.request_id.split("/")[0])]
-            response = tokenizer.decode(list(result.token_ids), skip_special_tokens=True)
-            examples.append(RMExample(
-                question_text(prompt), prompt.answer, response, verify_math(response, prompt.answer),
-                prompt.id, temperature,
-            ))
+        examples += sample_examples(backend, backend.tokenizer, prompts, k, params, max_new_tokens)
     if balance:
         n_correct = sum(e.correct for e in examples)
         if n_correct in (0, len(examples)):

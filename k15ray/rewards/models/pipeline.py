@@ -27,6 +27,7 @@ from k15ray.rewards.models.data import (
     add_near_misses,
     balance_classes,
     read_rm_examples,
+    sample_examples,
     write_rm_examples,
 )
 from k15ray.types import Prompt, RewardFn
@@ -97,11 +98,9 @@ def _sample_policy(config: RMTrainConfig, policy_index: int, todo: list[tuple[fl
     from transformers import AutoTokenizer
 
     from k15ray.config.rollout import RolloutConfig
-    from k15ray.prompting import encode_prompt, stop_token_ids
-    from k15ray.rewards.math import verify_math
-    from k15ray.rewards.models.template import question_text
+    from k15ray.prompting import stop_token_ids
     from k15ray.rollout.actor import RolloutPool
-    from k15ray.types import GenerationRequest, SamplingParams
+    from k15ray.types import SamplingParams
 
     data = config.data
     policy = data.policies[policy_index]
@@ -110,20 +109,11 @@ def _sample_policy(config: RMTrainConfig, policy_index: int, todo: list[tuple[fl
                        model_dir=policy)
     try:
         for temperature, chunk, chunk_prompts in todo:
-            requests = [
-                GenerationRequest(f"{i}/{j}", tuple(encode_prompt(tokenizer, p)), data.max_new_tokens)
-                for i, p in enumerate(chunk_prompts) for j in range(data.samples_per_prompt)
-            ]
             seed = config.seed * 1_000_003 + policy_index * 10_007 + chunk * 101 + round(temperature * 100)
             params = SamplingParams(temperature=temperature, stop_token_ids=stop_token_ids(tokenizer),
                                     seed=seed, detect_repeats=False)
-            examples = []
-            for request, result in zip(requests, pool.generate(requests, params), strict=True):
-                prompt = chunk_prompts[int(request.request_id.split("/")[0])]
-                response = str(tokenizer.decode(list(result.token_ids), skip_special_tokens=True))
-                examples.append(RMExample(question_text(prompt), prompt.answer, response,
-                                          verify_math(response, prompt.answer), prompt.id, temperature,
-                                          policy))
+            examples = sample_examples(pool, tokenizer, chunk_prompts, data.samples_per_prompt, params,
+                                       data.max_new_tokens, policy)
             write_rm_examples(_chunk_path(samples_dir, policy_index, temperature, chunk), examples)
             bar.update(1)
     finally:
