@@ -138,14 +138,28 @@ def _finished_run(out: Path) -> Any:
                        read_history(RunLayout.of(out).history))
 
 
-def run() -> dict[str, Any]:
+def train_rms(base: Path, start: Path) -> tuple[dict[str, Any], Any, float]:
+    """Step 2: ``(report, the train-rm config, minutes)``; a finished report is reused."""
+    from k15ray.config import load_config
+    from k15ray.config.reward_models import RMTrainConfig
+    from k15ray.rewards.models.pipeline import train_reward_models
+
+    rm_out = base / "rm"
+    overrides = {"output_dir": str(rm_out), "data.prompts": str(start / "data" / "train.jsonl"),
+                 "data.policies": [str(start / "sft" / "final"), str(start / "rl" / "policy")]}
+    rm_config = load_config(RMTrainConfig, TRAIN_RM, overrides)
+    t_rm = time.perf_counter()
+    report_file = rm_out / "report.json"  # a finished stage is reused (a re-run after a failure)
+    report = json.loads(report_file.read_text()) if report_file.is_file() else train_reward_models(rm_config, progress=False)
+    return report, rm_config, (time.perf_counter() - t_rm) / 60
+
+
+def served_stage(base: Path, sft_dir: str, report: dict[str, Any], judge_tokens: int) -> tuple[dict[str, Any], Any]:
+    """Steps 4-5 with both RMs on Ray Serve: ``(throughput figures, the judge arm's TrainResult)``."""
     import ray
     from serve_load import _free_port  # bench/ is on sys.path (bench/run.py)
 
-    from k15ray import metrics as M
-    from k15ray.config import load_config
     from k15ray.config.experiment import load_experiment
-    from k15ray.config.reward_models import RMTrainConfig
     from k15ray.config.serve import (
         RewardModelServeConfig,
         RewardServeConfig,
@@ -154,27 +168,10 @@ def run() -> dict[str, Any]:
     )
     from k15ray.job import train
     from k15ray.noise import ray_runtime_env
-    from k15ray.rewards.models import CoTJudge, ValueRM, read_rm_examples
-    from k15ray.rewards.models.pipeline import rm_accuracy, train_reward_models
+    from k15ray.rewards.models import read_rm_examples
     from k15ray.serve.app import run_local, shutdown
 
-    base = Path(os.environ.get("K15_BENCH_DIR") or tempfile.mkdtemp(prefix="k15-bench-rm-"))
-    t0 = time.perf_counter()
-    start = quickstart_run(base)
-    verifier_arm = json.loads((start / "summary.json").read_text())
-    sft_dir, rl_dir = str(start / "sft" / "final"), str(start / "rl" / "policy")
-
-    rm_out = base / "rm"
-    overrides = {"output_dir": str(rm_out), "data.prompts": str(start / "data" / "train.jsonl"),
-                 "data.policies": [sft_dir, rl_dir]}
-    rm_config = load_config(RMTrainConfig, TRAIN_RM, overrides)
-    t_rm = time.perf_counter()
-    report_file = rm_out / "report.json"  # a finished stage is reused (a re-run after a failure)
-    report = json.loads(report_file.read_text()) if report_file.is_file() else train_reward_models(rm_config, progress=False)
-    rm_minutes = (time.perf_counter() - t_rm) / 60
     value_dir, judge_dir = report["models"]["value_rm"]["dir"], report["models"]["cot_rm"]["dir"]
-    judge_tokens = rm_config.cot_rm.max_new_tokens
-
     # logical CPUs: 2 rollout actors + the learner + the judge replica (phases take turns on the cores)
     ray.init(num_cpus=max(6, os.cpu_count() or 1), include_dashboard=False, log_to_driver=False,
              configure_logging=False, runtime_env=ray_runtime_env())
@@ -184,20 +181,35 @@ def run() -> dict[str, Any]:
     run_local(ServeConfig(host="127.0.0.1", port=port, rewards=RewardServeConfig(kinds=("math",), models=models),
                           sandbox=SandboxServeConfig(enabled=False)))
     try:
-        heldout_examples = read_rm_examples(rm_out / "data" / "heldout.jsonl")
+        heldout_examples = read_rm_examples(base / "rm" / "data" / "heldout.jsonl")
         served = throughput(value_dir, judge_dir, heldout_examples, f"http://127.0.0.1:{port}", judge_tokens)
         judge_out = base / "judge"
         if (judge_out / "summary.json").is_file():
-            judge_arm = _finished_run(judge_out)
-        else:
-            cfg = load_experiment(QUICKSTART, {
-                "output_dir": str(judge_out), "policy.model_dir": sft_dir,
-                "reward.kind": "cot_rm", "reward.backend": "serve", "run.time_budget_minutes": 30,
-            })
-            judge_arm = train(cfg, progress=False)
+            return served, _finished_run(judge_out)
+        cfg = load_experiment(QUICKSTART, {
+            "output_dir": str(judge_out), "policy.model_dir": sft_dir,
+            "reward.kind": "cot_rm", "reward.backend": "serve", "run.time_budget_minutes": 30,
+        })
+        return served, train(cfg, progress=False)
     finally:
         shutdown()
         ray.shutdown()
+
+
+def run() -> dict[str, Any]:
+    from k15ray import metrics as M
+    from k15ray.rewards.models import CoTJudge, ValueRM
+    from k15ray.rewards.models.pipeline import rm_accuracy
+
+    base = Path(os.environ.get("K15_BENCH_DIR") or tempfile.mkdtemp(prefix="k15-bench-rm-"))
+    t0 = time.perf_counter()
+    start = quickstart_run(base)
+    verifier_arm = json.loads((start / "summary.json").read_text())
+    sft_dir = str(start / "sft" / "final")
+    report, rm_config, rm_minutes = train_rms(base, start)
+    judge_tokens = rm_config.cot_rm.max_new_tokens
+    served, judge_arm = served_stage(base, sft_dir, report, judge_tokens)
+    value_dir, judge_dir = report["models"]["value_rm"]["dir"], report["models"]["cot_rm"]["dir"]
 
     heldout = start / "data" / "heldout.jsonl"
     judge = CoTJudge(judge_dir, max_new_tokens=judge_tokens)
