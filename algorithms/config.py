@@ -19,7 +19,9 @@ Builder methods (none collides with a name of ``AlgorithmConfig``):
 * ``.k15_training(learner=, mirror_descent=, length_penalty=, reward=)``;
 * ``.k15_evaluation(heldout=)``: held-out evaluation every N iterations.
 
-``learner.num_gpus`` and RLlib's ``num_gpus_per_learner`` are one value: setting either sets both.
+``learner.num_gpus`` and RLlib's ``num_gpus_per_learner`` are one value: setting either sets both;
+so are ``learner.num_learners`` and RLlib's ``num_learners`` (data-parallel learner actors,
+``k15ray.algorithms.data_parallel``).
 """
 
 from __future__ import annotations
@@ -102,7 +104,9 @@ class K15Config(AlgorithmConfig):
                 setattr(self, attr, defaults[name])
         # The main process is the learner; its CPU is the trial's first bundle in Tune.
         self.num_cpus_for_main_process = 1
-        self.num_cpus_per_learner: Any = 0
+        # RLlib's "auto": a learner actor (num_learners >= 1) takes 1 CPU on CPU, 0 beside its GPU;
+        # with num_learners = 0 the main process's bundle is 1 CPU either way.
+        self.num_cpus_per_learner: Any = "auto"
         # The RLModule never sees env spaces; these only satisfy RLlib's spec machinery.
         self.observation_space: Any = gym.spaces.Text(max_length=1)
         self.action_space: Any = gym.spaces.Text(max_length=1)
@@ -214,6 +218,16 @@ class K15Config(AlgorithmConfig):
         learner = dict(self.__dict__.get("k15_learner") or K15Settings().to_sections()["learner"])
         self.k15_learner = {**learner, "num_gpus": float(value)}
 
+    @property  # type: ignore[override]
+    def num_learners(self) -> int:
+        """RLlib's learner actors: the same value as ``learner.num_learners`` (0: the main process)."""
+        return int(self.__dict__.get("k15_learner", {}).get("num_learners", 0))
+
+    @num_learners.setter
+    def num_learners(self, value: int) -> None:
+        learner = dict(self.__dict__.get("k15_learner") or K15Settings().to_sections()["learner"])
+        self.k15_learner = {**learner, "num_learners": int(value)}
+
     # ----------------------------------------------------------------- RLlib hooks
     def validate(self) -> None:
         """RLlib's checks, then every K15 section; errors name the field and the fix."""
@@ -225,11 +239,7 @@ class K15Config(AlgorithmConfig):
                 "Hugging Face model directory (e.g. the output of `k15ray sft`)"
             )
         _check_env(self.env, entry_point=self.k15_env_entry_point, imports=self.k15_env_imports)
-        if self.num_learners != 0:
-            raise ValueError(
-                f"num_learners={self.num_learners}: K15 runs its learner in the main process; "
-                "call .learners(num_learners=0)"
-            )
+        _check_learner_placement(settings)
 
     def get_default_rl_module_spec(self) -> RLModuleSpec:
         from k15ray.algorithms.module import K15PolicyModule
@@ -271,3 +281,53 @@ def _check_env(env: Any, *, entry_point: str | None = None, imports: list[str] |
         return  # an env class, or a "package.module.Class" path: RLlib resolves it
     if not is_known(env):
         raise ValueError(unknown_env_message(env))
+
+
+def _check_learner_placement(settings: K15Settings) -> None:
+    """What cannot run with learner actors (``learner.num_learners >= 1``): the learner then lives
+    in actors of its own, not in the main process that a colocated engine or the NCCL sender shares."""
+    n = settings.learner.num_learners
+    if n == 0:
+        return
+    if settings.rollout.colocate:
+        raise ValueError(
+            f"learner.num_learners={n} with rollout.colocate: true: a colocated engine shares the "
+            "learner's process, and with num_learners >= 1 the learners are actors of their own; "
+            "set rollout.colocate: false (rollout actors) or learner.num_learners: 0"
+        )
+    if settings.rollout.weight_sync == "nccl":
+        raise ValueError(
+            f"learner.num_learners={n} with rollout.weight_sync: nccl: the NCCL broadcast is sent "
+            "from the main process's GPU, which holds no learner when num_learners >= 1; set "
+            "rollout.weight_sync: object_store, or learner.num_learners: 0"
+        )
+
+
+def check_cluster_fits(
+    settings: K15Settings, resources: Mapping[str, float], cpus_per_learner: float | str = "auto"
+) -> None:
+    """Fail before any actor starts when the Ray cluster (``ray.cluster_resources()``) cannot hold
+    the learner actors and the rollout actors; the message says what to lower. ``cpus_per_learner``
+    is RLlib's ``num_cpus_per_learner`` ("auto": 1 for a CPU learner, 0 beside a GPU)."""
+    learner, rollout = settings.learner, settings.rollout
+    n = learner.num_learners
+    cpus, gpus = float(resources.get("CPU", 0.0)), float(resources.get("GPU", 0.0))
+    workers = 0 if rollout.colocate else rollout.num_workers
+    if cpus_per_learner == "auto":
+        cpus_per_learner = 0.0 if learner.num_gpus > 0 else 1.0
+    need_cpus = n * float(cpus_per_learner) + workers * rollout.num_cpus_per_worker
+    if need_cpus > cpus:
+        raise ValueError(
+            f"the run needs {need_cpus:g} CPUs (learner.num_learners={n} x {float(cpus_per_learner):g}"
+            f" + rollout.num_workers={workers} x rollout.num_cpus_per_worker="
+            f"{rollout.num_cpus_per_worker:g}) but the Ray cluster has {cpus:g}; lower those numbers "
+            "or attach to a larger cluster (k15ray train --address)"
+        )
+    need_gpus = max(n, 1) * learner.num_gpus + workers * rollout.num_gpus_per_worker
+    if need_gpus > gpus:
+        raise ValueError(
+            f"the run needs {need_gpus:g} GPUs (learner.num_learners={n} x learner.num_gpus="
+            f"{learner.num_gpus:g} + rollout.num_workers={workers} x rollout.num_gpus_per_worker="
+            f"{rollout.num_gpus_per_worker:g}) but the Ray cluster has {gpus:g}; lower those "
+            "numbers or attach to a larger cluster (k15ray train --address)"
+        )

@@ -9,8 +9,11 @@
 4. every trajectory of a complete group is scored by the environment: r(x, y, y*);
 5. length penalty (2.3.3) and repeat penalty shape the rewards; the baseline is a group statistic;
 6. the learner (``K15Learner``, RLlib ``TorchLearner``): optimizer reset, reference log-probs of
-   pi_theta_i, minibatch steps on the mirror-descent surrogate (2.3.2), gradient clipping;
-7. the new weights go to the rollout actors through the object store, with a new version;
+   pi_theta_i, minibatch steps on the mirror-descent surrogate (2.3.2), gradient clipping; with
+   ``learner.num_learners >= 2`` on every learner actor of the ``LearnerGroup`` (torch DDP), each
+   stepping on a shard of whole groups (``k15ray.algorithms.data_parallel``);
+7. the new weights go to the rollout actors through the object store, with a new version (from
+   the first learner: after a DDP step all learners hold the same weights);
 8. ``sampler.update`` with each prompt's success rate, metrics, held-out evaluation every N.
 
 Steps 1-5 live in ``k15ray.rollout.phase.RolloutPhase``, the batch in ``k15ray.batch``, the loss in
@@ -40,8 +43,11 @@ from ray.rllib.utils.metrics import LEARNER_RESULTS
 from ray.tune.execution.placement_groups import PlacementGroupFactory
 
 from k15ray import metrics as M
-from k15ray.algorithms.config import K15Config
+from k15ray.algorithms.config import K15Config, check_cluster_fits
+from k15ray.algorithms.data_parallel import shard_by_groups
 from k15ray.batch import (
+    ATTENTION_MASK,
+    INPUT_IDS,
     REFERENCE_TOKEN_LOGP,
     build_batch,
     learner_columns,
@@ -92,6 +98,10 @@ class K15(Algorithm):
         self._logdir = path  # type: ignore[assignment]
 
     def setup(self, config: Any) -> None:
+        import ray
+
+        if isinstance(config, K15Config) and ray.is_initialized():  # before any learner actor starts
+            check_cluster_fits(config.settings(), ray.cluster_resources(), config.num_cpus_per_learner)
         super().setup(config)
         cfg = self.config
         self.settings: K15Settings = cfg.settings()
@@ -103,6 +113,9 @@ class K15(Algorithm):
         self._policy_version = 0
         self._heldout_env: Any = None
         self._rollout = RolloutPhase(self.settings, self._make_env(), seed=self._seed)
+        set_source = getattr(self._rollout.pool, "set_weights_source", None)
+        if set_source is not None:  # rollout actors: a replacement takes the learner's current weights
+            set_source(self._current_weights)
 
     def _make_env(self, overrides: dict[str, Any] | None = None) -> Any:
         """An env of ``config.env`` (gym id, Tune-registered name, class path or class) with ``overrides``."""
@@ -150,9 +163,48 @@ class K15(Algorithm):
             metrics.log_value(key, value, reduce="item")
 
     def _on_learner(self, fn: Callable[[Any], Any]) -> Any:
-        """Run ``fn(learner)`` on the (local) learner and return its result."""
+        """Run ``fn(learner)`` on the first learner (the only one, or actor 0) and return its result."""
         group: Any = self.learner_group
-        return next(iter(group.foreach_learner(fn))).get()
+        if group.is_local:
+            return next(iter(group.foreach_learner(fn))).get()
+        return next(iter(group.foreach_learner(fn, remote_actor_ids=[0]))).get()
+
+    def _on_every_learner(self, fn: Callable[[Any], Any]) -> list[Any]:
+        """Run ``fn(learner)`` on every learner; their results (an error in one raises here)."""
+        group: Any = self.learner_group
+        return [result.get() for result in group.foreach_learner(fn)]
+
+    @property
+    def _num_learner_actors(self) -> int:
+        return int(self.settings.learner.num_learners)
+
+    def _reference_logprobs(self, full: dict[str, np.ndarray]) -> np.ndarray:
+        """pi_ref = pi_theta_i: log-probs of the weights before this iteration's first step, (N, T);
+        learner actors each compute their rows (``data_parallel.row_shard``)."""
+        n = self._num_learner_actors
+        if n == 0:  # the learner is in this process: the batch is passed, not copied
+            return self._on_learner(lambda learner: learner.reference_logprobs(full))  # type: ignore[no-any-return]
+        inputs = {INPUT_IDS: full[INPUT_IDS], ATTENTION_MASK: full[ATTENTION_MASK]}
+        import ray
+
+        ref = ray.put(inputs)  # once in the object store, not once per learner
+        shares = self._on_every_learner(lambda learner: learner.reference_logprobs_share(ray.get(ref), n))
+        return np.concatenate([logp for _, logp in sorted(shares, key=lambda share: share[0])], axis=0)
+
+    def _update(self, minibatch: dict[str, np.ndarray]) -> Any:
+        """One optimizer step on every learner: the whole minibatch, or with learner actors one
+        shard of whole groups each (``data_parallel.shard_by_groups``)."""
+        group: Any = self.learner_group
+        n = self._num_learner_actors
+        if n < 2:
+            rows = int(minibatch[INPUT_IDS].shape[0])
+            return group.update(batch=MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(minibatch)}, env_steps=rows))
+        shards = shard_by_groups(minibatch, n, self.settings.mirror_descent)
+        batches = [
+            MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(shard)}, env_steps=int(shard[INPUT_IDS].shape[0]))
+            for shard in shards
+        ]
+        return group.update(batches=batches)
 
     def _learn(self, groups: list[Any]) -> dict[str, float]:
         """Optimizer reset, reference log-probs of pi_theta_i, minibatch steps (paper 2.3.2)."""
@@ -165,25 +217,24 @@ class K15(Algorithm):
             pad_token_id=self._rollout.pad_token_id,
         )
         if cfg.reset_optimizer:  # each iteration solves a new surrogate problem (paper 2.3.2)
-            self._on_learner(lambda learner: learner.reset_optimizer())
+            self._on_every_learner(lambda learner: learner.reset_optimizer())
         t0 = time.perf_counter()
-        # pi_ref = pi_theta_i: log-probs of the weights as they are before this iteration's first step
-        reference = self._on_learner(lambda learner: learner.reference_logprobs(full))
+        reference = self._reference_logprobs(full)
         gap_mean, gap_max = rollout_logp_gap(full, reference)
         batch = {**learner_columns(full), REFERENCE_TOKEN_LOGP: reference}
         t1 = time.perf_counter()
-        group: Any = self.learner_group
         metrics: Any = self.metrics
         steps = 0
         for _ in range(cfg.num_epochs):
             for mb in minibatches(batch, cfg.num_minibatches, self._rng):
-                n = int(mb["input_ids"].shape[0])
-                ma_batch = MultiAgentBatch({DEFAULT_MODULE_ID: SampleBatch(mb)}, env_steps=n)
-                results = group.update(batch=ma_batch)
-                metrics.aggregate(results, key=LEARNER_RESULTS)
+                metrics.aggregate(self._update(mb), key=LEARNER_RESULTS)
                 steps += 1
         t2 = time.perf_counter()
-        stats = self._on_learner(lambda learner: learner.pop_step_stats())
+        # every learner's steps; an idle learner's (loss scale 0, fewer groups than learners) are not stats
+        stats = [
+            s for shard in self._on_every_learner(lambda learner: learner.pop_step_stats()) for s in shard
+            if s.get("shard_loss_scale", 1.0) != 0.0
+        ]
         tokens = float(batch["attention_mask"].sum())
         return {
             M.LOSS_TOTAL: M.mean_of(stats, "total"),
@@ -221,7 +272,7 @@ class K15(Algorithm):
         eval_cfg = self.settings.eval
         if self._heldout_env is None:
             self._heldout_env = self._make_env(dict(eval_cfg.env_config))
-        policy = self._on_learner(lambda learner: next(iter(learner.module.values())).unwrapped().policy)
+        policy = self._on_learner(lambda learner: learner.policy_for_driver())
         report = evaluate_policy(policy, self._rollout.tokenizer, self._heldout_env, eval_cfg)
         return {**report, M.PERF_SECONDS_EVAL: time.perf_counter() - t0}
 
@@ -270,7 +321,7 @@ class K15(Algorithm):
 
     def export_policy(self, path: str | os.PathLike[str]) -> str:
         """Save the current policy and tokenizer with ``save_pretrained`` (loadable by ``Auto*``)."""
-        policy = self._on_learner(lambda learner: next(iter(learner.module.values())).unwrapped().policy)
+        policy = self._on_learner(lambda learner: learner.policy_for_driver())
         policy.save_pretrained(str(path))
         self._rollout.tokenizer.save_pretrained(str(path))
         return str(path)
@@ -285,6 +336,11 @@ class K15(Algorithm):
     def _push_restored_weights(self) -> None:
         if self._policy_version > self._rollout.actor_version():
             self._push_weights()
+
+    def _current_weights(self) -> tuple[dict[str, Any], int]:
+        """The first learner's weights (CPU copies) and their version, for a replacement actor."""
+        state = self._on_learner(lambda learner: learner.policy_state_dict(on_device=False))
+        return state, self._policy_version
 
     def _push_weights(self) -> None:
         """Load the learner's weights into the rollout pool as ``self._policy_version``.

@@ -10,6 +10,10 @@ One iteration of ``K15.training_step`` drives this learner as follows:
 3. ``LearnerGroup.update(batch=minibatch)`` once per optimizer step: minibatches hold whole prompt
    groups (the baseline b is a group statistic), the global gradient norm is clipped.
 
+With ``learner.num_learners >= 2`` these calls reach every learner actor: each resets its optimizer,
+computes its rows of the reference pass (``reference_logprobs_share``), and steps on its shard of
+whole groups with the loss scaled by ``SHARD_LOSS_SCALE`` (``k15ray.algorithms.data_parallel``).
+
 The objective is chosen in config (``mirror_descent.objective``) from ``k15ray.objectives.OBJECTIVE_FNS``,
 a small registry of pure losses (eq. 3 of ``k15ray.mirror_descent``, and the paper's ablation
 baselines ReST and a GRPO-style clipped ratio). Log-probs are taken at the rollout temperature T
@@ -27,6 +31,7 @@ from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 
 from k15ray.algorithms.config import K15Config
+from k15ray.algorithms.data_parallel import SHARD_LOSS_SCALE, row_shard
 from k15ray.batch import ATTENTION_MASK, INPUT_IDS, LOSS_MASK, REFERENCE_TOKEN_LOGP, TOKEN_LOGP
 from k15ray.config.k15 import K15Settings
 from k15ray.logprobs import policy_token_logprobs, sequence_logprobs
@@ -40,6 +45,8 @@ class K15Learner(TorchLearner):
 
     def build(self) -> None:
         self.step_stats: list[dict[str, float]] = []
+        if self.config.num_learners > 0:  # a learner actor: the main process sets its own threads
+            torch.set_num_threads(self.settings.learner.num_threads or 1)
         super().build()
 
     @functools.cached_property
@@ -86,7 +93,14 @@ class K15Learner(TorchLearner):
                 token_logp = policy_token_logprobs(policy, ids, mask, temperature=temperature)
                 out.append(token_logp.float().cpu().numpy())
         policy.train(was_training)
+        if not out:  # a learner whose share of the reference pass is empty
+            return np.zeros((0, batch[INPUT_IDS].shape[1]), dtype=np.float32)
         return np.concatenate(out, axis=0)
+
+    def reference_logprobs_share(self, batch: dict[str, np.ndarray], num_learners: int) -> tuple[int, np.ndarray]:
+        """This learner's rows of the reference pass (``data_parallel.row_shard``): (index, (n, T))."""
+        rows = row_shard(batch[INPUT_IDS].shape[0], num_learners, self._learner_index)
+        return self._learner_index, self.reference_logprobs({k: v[rows] for k, v in batch.items()})
 
     def policy_state_dict(self, on_device: bool = False) -> dict[str, torch.Tensor]:
         """The policy's weights (Hugging Face names): CPU copies for the rollout actors, or with
@@ -94,6 +108,15 @@ class K15Learner(TorchLearner):
         if on_device:
             return {k: v.detach() for k, v in self.policy.state_dict().items()}
         return {k: v.detach().cpu().clone() for k, v in self.policy.state_dict().items()}
+
+    def policy_for_driver(self) -> torch.nn.Module:
+        """The policy for the main process: the live module when this learner runs there, else a
+        CPU copy (a CUDA tensor would not unpickle in a process without that GPU)."""
+        if self.config.num_learners == 0 or self._device == torch.device("cpu"):
+            return self.policy
+        import copy
+
+        return copy.deepcopy(self.policy).cpu()
 
     def pop_step_stats(self) -> list[dict[str, float]]:
         stats, self.step_stats = self.step_stats, []
@@ -106,11 +129,16 @@ class K15Learner(TorchLearner):
         cfg = self.settings.mirror_descent
         token_logp = fwd_out[TOKEN_LOGP]  # (N, T)
         loss, stats = objective_fn(cfg.objective)(batch, token_logp, cfg)
+        scale = 1.0
+        if SHARD_LOSS_SCALE in batch:  # one shard of L (k15ray.algorithms.data_parallel): w_s L_s
+            scale = float(batch[SHARD_LOSS_SCALE][0])
+            loss = loss * scale
         with torch.no_grad():  # log pi/pi_ref per sequence, whatever the objective
             log_ratio = sequence_logprobs(token_logp - batch[REFERENCE_TOKEN_LOGP], batch[LOSS_MASK])
         stats = {
             **stats,
-            "total": float(loss.detach()),
+            "total": float(loss.detach()) / scale if scale else 0.0,
+            "shard_loss_scale": scale,
             "log_ratio_mean": float(log_ratio.mean()),
             "log_ratio_max_abs": float(log_ratio.abs().max()),
         }

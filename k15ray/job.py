@@ -125,7 +125,6 @@ def k15_config(cfg: ExperimentConfig, model_dir: str) -> Any:
             reward=cfg.reward,
         )
         .k15_evaluation(heldout=cfg.eval)
-        .learners(num_learners=0)  # learner.num_gpus is RLlib's num_gpus_per_learner
         .debugging(seed=cfg.seed)
     )
     config.k15_logdir = str(RunLayout.of(cfg.output_dir).rl)

@@ -29,8 +29,14 @@ class LearnerConfig:
     reset_optimizer: bool = doc("re-create the optimizer state every iteration (paper 2.3.2)", True)
     num_threads: int = doc("torch threads of the learner process; 0 = all cores of the machine", 0)
     num_gpus: float = doc(
-        "GPUs of the learner; the same value as RLlib's num_gpus_per_learner (either sets both); 0 = CPU",
+        "GPUs of each learner; the same value as RLlib's num_gpus_per_learner (either sets both); 0 = CPU",
         0.0,
+    )
+    num_learners: int = doc(
+        "data-parallel learner actors (RLlib LearnerGroup, torch DDP: gloo on CPU, NCCL on GPU), "
+        "each taking a share of every minibatch's prompt groups; 0 = one learner in the main process. "
+        "The same value as RLlib's num_learners (either sets both)",
+        0,
     )
 
     def __post_init__(self) -> None:
@@ -61,6 +67,11 @@ class LearnerConfig:
             )
         if self.num_gpus < 0:
             raise ValueError(f"learner.num_gpus must be >= 0, got {self.num_gpus}; 0 trains on CPU")
+        if self.num_learners < 0:
+            raise ValueError(
+                f"learner.num_learners must be >= 0, got {self.num_learners}; 0 trains in the main "
+                "process, 2 or more splits each minibatch across learner actors"
+            )
 
     @property
     def optimizer_steps_per_iteration(self) -> int:

@@ -9,8 +9,9 @@ central master coordinates them. Here:
   many torch threads;
 * ``RolloutPool`` is the master's handle: ``generate`` splits the requests of an iteration across
   the actors (striding, so carried-over long continuations spread evenly), and when an actor dies
-  mid-call (``ray.exceptions.RayActorError``) it starts a replacement, which loads the latest
-  published weights, and re-runs that actor's requests, so no prompt is lost; each replacement is
+  mid-call (``ray.exceptions.RayActorError``) it starts a replacement, which loads the current
+  weights before it generates (the latest published version, or after an NCCL sync those of the
+  ``set_weights_source`` callback), and re-runs that actor's requests, so no prompt is lost; each replacement is
   a WARNING of logger ``k15ray.rollout`` and counts in ``num_replacements``;
 * ``update_weights`` publishes the learner's state dict once to the object store and pushes the
   versioned reference to every actor (``k15ray.rollout.weight_sync``), then checks the versions;
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -155,16 +156,51 @@ class RolloutPool:
         self.model_dir = str(model_dir)
         self.repeat_config = repeat_config
         self.sync = WeightSync()
+        self._version: int | None = None  # the version last loaded into the actors, by either route
+        self._weights_source: Callable[[], tuple[Mapping[str, Any], int]] | None = None
         self._num_replacements = 0
-        self.workers: list[Any] = [self._start() for _ in range(self.config.num_workers)]
+        self.workers: list[Any] = [
+            self._start() for _ in range(self.config.num_workers)
+        ]  # from model_dir
         self._nccl_workers: list[Any] = []  # the actors of the NCCL group (init_nccl)
 
-    def _start(self) -> Any:
+    def set_weights_source(self, source: Callable[[], tuple[Mapping[str, Any], int]]) -> None:
+        """``source() -> (state_dict, version)``: the learner's current weights. After an NCCL sync
+        the object store holds no copy of them, so a replacement actor takes them from here (one
+        publish) before it generates, rather than the weights on disk."""
+        self._weights_source = source
+
+    def _replacement_weights(self) -> WeightsRef | None:
+        """The weights a replacement loads as it starts: the latest published version, or, when
+        the actors were last updated through NCCL, the weights source's, published now."""
+        if self._version is None or self._version == self.sync.version:
+            return self.sync.latest
+        if self._weights_source is None:
+            logger.warning(
+                "a replacement rollout actor starts from weights version %s, the actors hold %d "
+                "(NCCL sync; no weights source set: RolloutPool.set_weights_source)",
+                self.sync.version if self.sync.version is not None else "0 (from model_dir)",
+                self._version,
+            )
+            return self.sync.latest
+        state, version = self._weights_source()
+        return self.sync.publish(state, version)
+
+    def _start(self, weights: WeightsRef | None = None) -> Any:
         import ray
+        from ray.util.placement_group import get_current_placement_group
 
         cfg = self.config
+        # Outside a placement group (a Tune trial's holds its actors), spread the engines over the
+        # cluster's nodes rather than packing them onto the driver's (docs/scale_out.md).
+        spread = (
+            {} if get_current_placement_group() is not None else {"scheduling_strategy": "SPREAD"}
+        )
         actor_cls = ray.remote(RolloutWorker).options(
-            num_cpus=cfg.num_cpus_per_worker, num_gpus=cfg.num_gpus_per_worker, max_restarts=0
+            num_cpus=cfg.num_cpus_per_worker,
+            num_gpus=cfg.num_gpus_per_worker,
+            max_restarts=0,
+            **spread,
         )
         return actor_cls.remote(  # type: ignore[attr-defined]
             self.model_dir,
@@ -174,7 +210,7 @@ class RolloutPool:
             dtype=cfg.dtype,
             device=cfg.device,
             repeat_config=self.repeat_config,
-            weights=self.sync.latest,
+            weights=weights,
             gpu_memory_utilization=cfg.gpu_memory_utilization,
         )
 
@@ -201,7 +237,7 @@ class RolloutPool:
         restarts[0] += 1
         self._num_replacements += 1
         ray.kill(self.workers[index], no_restart=True)
-        self.workers[index] = self._start()
+        self.workers[index] = self._start(self._replacement_weights())
         reason = " ".join(str(error).split())  # Ray's message spans lines: pid, ip, cause
         logger.warning(
             "rollout actor %d died (%s: %s); replaced by %r, which loads weights version %s "
@@ -266,6 +302,7 @@ class RolloutPool:
                 ray.get(call)
             except RayActorError as error:
                 self._replace(i, restarts, error)  # the replacement loads ``ref`` as it starts
+        self._version = ref.version
         check_versions(self.policy_versions(), ref.version)
 
     def _check_nccl_backend(self) -> None:
@@ -315,8 +352,16 @@ class RolloutPool:
                 "sender = pool.init_nccl(device) first (again, after an actor was replaced)"
             )
         held = self.policy_versions()  # checked here: a receive that raised would hang the sender
+        if (
+            not self.nccl_group_current
+        ):  # an actor died just now: its replacement is not in the group
+            raise RuntimeError(
+                "a rollout actor was replaced before the NCCL weight sync: call "
+                "sender = pool.init_nccl(device) again, then sync"
+            )
         check_new_version(max(held), version, f"the rollout actors ({held})")
         reported = broadcast_to_actors(self.workers, sender, state_dict, version, timeout_s)
+        self._version = version
         check_versions(reported, version)
 
     def policy_versions(self) -> list[int]:

@@ -1,0 +1,179 @@
+"""Benchmark ``scale_out`` (4 GPUs): 2 learners + 2 vLLM engines against the one-GPU colocated run.
+
+Two K15 runs of the same config on k15/Math-v0, one after the other in this process:
+
+* ``one_gpu`` (the baseline): ``learner.num_learners: 0``, vLLM colocated with the learner on one
+  GPU (asleep while the learner trains, weights loaded in place);
+* ``scaled``: ``learner.num_learners: 2`` (DDP over NCCL, one GPU each) and 2 vLLM rollout actors
+  (one GPU each), weights through the object store (NCCL weight sync needs ``num_learners: 0``).
+
+The policy has the Qwen2-0.5B shape (24 layers, hidden 896, vocabulary 151936) with random weights
+and the built-in character tokenizer; ``K15_SCALE_MODEL_DIR`` may name a real model directory (a
+learning-curve comparison needs one: random weights earn no reward). 64 prompts x k=8, at most 256
+response tokens, 8 minibatches. Iterations 0-1 warm up; medians of the others per phase
+(``perf/seconds_*``). value = scaled rollout tokens/s, baseline = one_gpu's, ratio = value /
+baseline; ``iteration_ratio`` = one_gpu seconds per iteration / scaled's; the per-iteration reward
+means of both runs are listed for the curve comparison.
+
+``K15_SCALE_SMOKE=1`` runs the same code on CPU (tiny preset, hf backend, CPU learners) to check
+the plumbing; its figures mean nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ITERATIONS = 10
+PHASES = {
+    "rollout_s": "perf/seconds_rollout",
+    "reference_s": "perf/seconds_reference_logp",
+    "learner_s": "perf/seconds_learner",
+    "weight_sync_s": "perf/seconds_weight_sync",
+    "iteration_s": "perf/seconds_iteration",
+    "rollout_tokens_per_s": "perf/rollout_tokens_per_s",
+}
+
+
+def _model_dir(root: Path, smoke: bool) -> str:
+    """Qwen2-0.5B's shape with random weights and the character tokenizer (tiny in smoke)."""
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    from k15ray.models import build_tokenizer, create_model, save_tokenizer
+
+    if os.environ.get("K15_SCALE_MODEL_DIR"):
+        return os.environ["K15_SCALE_MODEL_DIR"]
+    out = root / ("tiny" if smoke else "qwen2-0.5b-shape")
+    if smoke:
+        return str(create_model("tiny", out, seed=0))
+    tokenizer = build_tokenizer()
+    config = Qwen2Config(
+        vocab_size=151936,  # the real embedding size; the character tokenizer uses its first rows
+        hidden_size=896,
+        intermediate_size=4864,
+        num_hidden_layers=24,
+        num_attention_heads=14,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(str(out))
+    save_tokenizer(tokenizer, out)
+    return str(out)
+
+
+def _config(root: Path, model_dir: str, smoke: bool, scaled: bool) -> Any:
+    from k15ray.algorithms import K15Config
+    from k15ray.tasks import write_splits
+
+    splits = write_splits(root / "data", n_train=1000, n_heldout=10, seed=0, levels=[1, 2, 4])
+    if smoke:
+        rollout: dict[str, Any] = {"num_workers": 2 if scaled else 1, "num_cpus_per_worker": 1}
+    elif scaled:
+        rollout = {
+            "backend": "vllm",
+            "num_workers": 2,
+            "num_gpus_per_worker": 1,
+            "dtype": "bfloat16",
+        }
+        rollout["gpu_memory_utilization"] = 0.6
+    else:
+        rollout = {"backend": "vllm", "colocate": True, "dtype": "bfloat16"}
+        rollout["gpu_memory_utilization"] = 0.3
+    learner = {
+        "lr": 2e-6,
+        "num_minibatches": 2 if smoke else 8,
+        "num_gpus": 0 if smoke else 1,
+        "num_learners": 2 if scaled else 0,
+        "num_threads": 1 if smoke else 0,
+    }
+    config = (
+        K15Config()
+        .environment("k15/Math-v0", env_config={"data_path": str(splits["train"])})
+        .policy(model_dir=model_dir, dtype="float32")
+        .k15_rollouts(
+            rollout={
+                "samples_per_prompt": 4 if smoke else 8,
+                "temperature": 0.7,
+                "max_batch_size": 512,
+                **rollout,
+            },
+            partial_rollout={
+                "budget_tokens": 32 if smoke else 256,
+                "max_response_tokens": 32 if smoke else 256,
+            },
+            sampling={"prompts_per_iteration": 4 if smoke else 64},
+        )
+        .k15_training(learner=learner)
+        .k15_evaluation(heldout={"every_iterations": 0})
+        .debugging(seed=0)
+    )
+    if smoke:
+        config.learners(num_cpus_per_learner=0.5)
+    config.k15_logdir = str(root / ("rl_scaled" if scaled else "rl_one_gpu"))
+    return config
+
+
+def _medians(results: list[dict[str, Any]]) -> dict[str, float]:
+    return {
+        name: round(statistics.median(float(r[key]) for r in results if key in r), 4)
+        for name, key in PHASES.items()
+        if any(key in r for r in results)
+    }
+
+
+def _run_arm(
+    root: Path, model_dir: str, smoke: bool, scaled: bool, iterations: int
+) -> list[dict[str, Any]]:
+    algo = _config(root, model_dir, smoke, scaled).build_algo()
+    try:
+        return [algo.train() for _ in range(iterations)]
+    finally:
+        algo.stop()
+
+
+def run() -> dict[str, Any]:
+    import ray
+
+    smoke = os.environ.get("K15_SCALE_SMOKE") == "1"
+    iterations = 3 if smoke else ITERATIONS
+    with tempfile.TemporaryDirectory(prefix="k15-scale-") as tmp:
+        root = Path(tmp)
+        started = not ray.is_initialized()
+        if started:
+            ray.init(
+                num_cpus=max(4, os.cpu_count() or 4), include_dashboard=False, log_to_driver=False
+            )
+        try:
+            model_dir = _model_dir(root, smoke)
+            one = _run_arm(root, model_dir, smoke, scaled=False, iterations=iterations)
+            scaled = _run_arm(root, model_dir, smoke, scaled=True, iterations=iterations)
+        finally:
+            if started:
+                ray.shutdown()
+    base, ours = _medians(one[2:] or one), _medians(scaled[2:] or scaled)
+    return {
+        "value": ours["rollout_tokens_per_s"],
+        "unit": "rollout tokens/s, 2 learners + 2 vLLM engines (4 GPUs)",
+        "baseline": base["rollout_tokens_per_s"],
+        "ratio": round(ours["rollout_tokens_per_s"] / base["rollout_tokens_per_s"], 3),
+        "iteration_ratio": round(base["iteration_s"] / ours["iteration_s"], 3),
+        "one_gpu": base,
+        "scaled": ours,
+        "reward_mean_one_gpu": [round(float(r.get("reward/mean", float("nan"))), 4) for r in one],
+        "reward_mean_scaled": [round(float(r.get("reward/mean", float("nan"))), 4) for r in scaled],
+        "model": os.environ.get("K15_SCALE_MODEL_DIR")
+        or (
+            "tiny preset (smoke run)"
+            if smoke
+            else "Qwen2-0.5B shape, random weights, character tokenizer"
+        ),
+    }
