@@ -50,7 +50,9 @@ LOSS_LOG_RATIO_MAX_ABS = "loss/log_ratio_max_abs"
 LOSS_GRAD_NORM = "loss/grad_norm"
 LOSS_OPTIMIZER_STEPS = "loss/optimizer_steps"
 # |log pi_theta_i (learner, recomputed) - log pi (rollout backend)| per token of this version's
-# segments: the two must agree; a gap is a silent bug (precision, sampling, weight sync).
+# segments: the two must agree; a gap is a silent bug (precision, sampling, weight sync). Measured only
+# on the iterations whose rollouts report log-probs (``rollout.logprobs_every_iterations``); nan on
+# the others (left out of TensorBoard).
 LOSS_ROLLOUT_LOGP_GAP_MEAN = "loss/rollout_logp_gap_mean"
 LOSS_ROLLOUT_LOGP_GAP_MAX = "loss/rollout_logp_gap_max"
 

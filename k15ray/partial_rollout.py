@@ -3,10 +3,11 @@ of unfinished trajectories that continue in later iterations.
 
 Every trajectory may generate at most ``budget_tokens`` new tokens per iteration, and at most
 ``max_response_tokens`` in total. A trajectory that uses its budget before finishing keeps its
-segments (token ids, rollout log-probs, policy version) in the buffer and is resumed next
-iteration from prompt + earlier segments (``finish_reason == "budget"``). The backend's ``length``
-therefore means ``budget`` while the total is below ``max_response_tokens`` and ``length``
-(truncated, finished) once it reaches it; ``stop`` and ``repeat`` finish the trajectory.
+segments (token ids, rollout log-probs when that iteration asked for them, policy version) in the
+buffer and is resumed next iteration from prompt + earlier segments (``finish_reason ==
+"budget"``). The backend's ``length`` therefore means ``budget`` while the total is below
+``max_response_tokens`` and ``length`` (truncated, finished) once it reaches it; ``stop`` and
+``repeat`` finish the trajectory.
 
 Groups: each new prompt gets a *group* of k trajectories (sample_index 0..k-1) with a buffer-wide
 ``group_id`` (so the same prompt may have several groups in flight). A group is *complete*, and

@@ -64,7 +64,8 @@ def _print_row(row: dict[str, float], total: int) -> None:
 
 
 def ensure_ray(cfg: ExperimentConfig, rollout_cpus: float) -> bool:
-    """Start Ray if needed, with enough logical CPUs for the learner and the rollout actors.
+    """Start Ray if needed, with enough logical CPUs for the learner and the rollout actors, or
+    attach to the running cluster at ``run.address``.
 
     Logical CPUs only reserve; threads are set explicitly (learner.num_threads, per actor), and
     rollout and training phases never overlap, so 1 + rollout CPUs may exceed the cores."""
@@ -74,6 +75,14 @@ def ensure_ray(cfg: ExperimentConfig, rollout_cpus: float) -> bool:
 
     if ray.is_initialized():
         return False
+    if cfg.run.address:  # a cluster of its own (ray start --head / --address, KubeRay): attach
+        ray.init(
+            address=cfg.run.address,
+            log_to_driver=False,
+            configure_logging=False,
+            runtime_env=ray_runtime_env(),
+        )
+        return True  # ray.shutdown() detaches this driver; the cluster keeps running
     cores = cfg.run.num_cpus or os.cpu_count() or 1
     ray.init(
         num_cpus=max(cores, int(math.ceil(1 + rollout_cpus))),

@@ -67,7 +67,8 @@ class Prompt:
 class Segment:
     """Tokens generated for one trajectory within one iteration (paper 2.6.2).
 
-    ``logprobs[t]`` is log pi_{version}(token_ids[t] | context) as reported by the rollout backend.
+    ``logprobs[t]`` is log pi_{version}(token_ids[t] | context) as reported by the rollout backend,
+    or ``()`` when the rollout did not ask for them (``rollout.logprobs_every_iterations``).
     """
 
     token_ids: tuple[int, ...]
@@ -75,7 +76,7 @@ class Segment:
     policy_version: int
 
     def __post_init__(self) -> None:
-        assert len(self.token_ids) == len(self.logprobs), "one log-prob per token"
+        assert len(self.logprobs) in (0, len(self.token_ids)), "one log-prob per token, or none"
 
 
 @dataclass
@@ -131,8 +132,8 @@ class GenerationRequest:
 
 @dataclass(frozen=True)
 class GenerationResult:
-    """The new tokens of one request, their rollout log-probs and the policy version that
-    produced them (one ``Segment``'s worth)."""
+    """The new tokens of one request, their rollout log-probs (``()`` unless
+    ``SamplingParams.logprobs``) and the policy version that produced them (one ``Segment``'s worth)."""
 
     request_id: str
     token_ids: tuple[int, ...]
@@ -152,6 +153,9 @@ class SamplingParams:
     detect_repeats: bool = True
     ignore_eos: bool = False
     """Generate exactly ``max_new_tokens``, ignoring stop tokens (forced lengths in benchmarks)."""
+    logprobs: bool = True
+    """Report each sampled token's log-prob; False: ``GenerationResult.logprobs`` is ``()`` and the
+    backend skips the work (the learner recomputes log-probs itself)."""
 
 
 @runtime_checkable

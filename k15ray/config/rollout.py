@@ -38,6 +38,12 @@ class RolloutConfig:
         "sampling temperature T; 0 = greedy (log-probs, here and in the learner, are at T; at 1 when greedy)", 1.0
     )
     top_p: float = doc("nucleus sampling mass in (0, 1]; 1 = off", 1.0)
+    logprobs_every_iterations: int = doc(
+        "ask the backend for the sampled tokens' log-probs on every n-th iteration (0-based iterations "
+        "0, n, 2n, ...), only for the loss/rollout_logp_gap_* diagnostic (the learner recomputes its "
+        "own); 0 = never (fastest: vLLM loses about a third of its throughput to them, docs/rollout.md)",
+        0,
+    )
     max_batch_size: int = doc("most sequences one actor decodes together (micro-batch)", 64)
     dtype: str = doc("weights dtype inside the actors: float32, bfloat16 or float16", "float32")
     device: str = doc("torch device of the hf backend inside an actor: cpu or cuda", "cpu")
@@ -83,6 +89,11 @@ class RolloutConfig:
             raise ValueError(
                 f"top_p: must be in (0, 1] (1 turns nucleus sampling off), got {self.top_p}"
             )
+        if self.logprobs_every_iterations < 0:
+            raise ValueError(
+                "logprobs_every_iterations: must be >= 0 (0 = never, 1 = every iteration, n = every "
+                f"n-th), got {self.logprobs_every_iterations}"
+            )
         if self.max_batch_size < 1:
             raise ValueError(f"max_batch_size: must be >= 1, got {self.max_batch_size}")
         check_dtype(self.dtype)
@@ -100,3 +111,8 @@ class RolloutConfig:
             )
         if self.max_worker_restarts < 0:
             raise ValueError(f"max_worker_restarts: must be >= 0, got {self.max_worker_restarts}")
+
+    def logprobs_on(self, iteration: int) -> bool:
+        """Whether the rollouts of 0-based ``iteration`` report their log-probs."""
+        every = self.logprobs_every_iterations
+        return every > 0 and iteration % every == 0

@@ -16,7 +16,8 @@ Decoding is our own loop over the model's forward with a KV ``Cache`` of growing
   repeat) is dropped from the batch and from the KV cache, so short requests do not pay for long ones;
 * next token y_t ~ softmax(logits / temperature) restricted to the top-p nucleus; temperature 0 is
   greedy (argmax);
-* the log-prob reported for y_t is ``log softmax(logits / T)[y_t]`` with T the sampling temperature
+* the log-prob reported for y_t (when ``SamplingParams.logprobs``; otherwise none is computed and
+  results carry ``()``) is ``log softmax(logits / T)[y_t]`` with T the sampling temperature
   (``k15ray.logprobs.policy_temperature``: T = 1 for greedy decoding, temperature 0): the policy
   the rollout samples from, before the top-p cut. It is log pi_theta_i(y_t | x, y_<t), the quantity
   the learner recomputes at the same T as the reference log-prob of mirror descent (paper 2.3.2,
@@ -167,10 +168,11 @@ class _Row:
     logprobs: list[float] = field(default_factory=list)
     finish: BackendFinish | None = None
 
-    def push(self, token: int, logprob: float, stop_ids: frozenset[int]) -> bool:
-        """Record one sampled token; True when this row is finished."""
+    def push(self, token: int, logprob: float | None, stop_ids: frozenset[int]) -> bool:
+        """Record one sampled token (and its log-prob, unless None); True when this row is finished."""
         self.token_ids.append(token)
-        self.logprobs.append(logprob)
+        if logprob is not None:
+            self.logprobs.append(logprob)
         if token in stop_ids:
             self.finish = "stop"
         elif self.detector is not None and self.detector.update(token):
@@ -343,9 +345,14 @@ class HFBackend:
             logits = out.logits[:, -1, :]  # (B, V)
             streams = [r.stream for r in active if r.stream is not None] if seeded else None
             tokens = sample_tokens(logits, params.temperature, params.top_p, streams)  # (B,)
-            logps = sampled_logprobs(logits, tokens, policy_temperature(params.temperature))  # (B,)
-            # one device-to-host copy per step: token ids are exact in float64
-            host_tokens, host_logps = torch.stack([tokens.double(), logps.double()]).tolist()
+            host_logps: list[float] | list[None]
+            if params.logprobs:
+                temperature = policy_temperature(params.temperature)
+                logps = sampled_logprobs(logits, tokens, temperature)  # (B,)
+                # one device-to-host copy per step: token ids are exact in float64
+                host_tokens, host_logps = torch.stack([tokens.double(), logps.double()]).tolist()
+            else:  # no log-softmax over the vocabulary: the learner recomputes log-probs itself
+                host_tokens, host_logps = tokens.tolist(), [None] * len(active)
             keep = []
             for b, (tok, lp) in enumerate(zip(host_tokens, host_logps, strict=True)):
                 if active[b].push(int(tok), lp, stop_ids):

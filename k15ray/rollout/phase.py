@@ -106,6 +106,8 @@ class RolloutPhase:
             stop_token_ids=self.stop_ids,
             seed=iteration_seed(self.seed + self.rollout_cfg.seed, iteration),
             detect_repeats=self.settings.repeat.enabled,
+            # only the loss/rollout_logp_gap_* diagnostic reads them: the learner recomputes its own
+            logprobs=self.rollout_cfg.logprobs_on(iteration),
         )
         results = self.pool.generate(requests, params)
         update = self.buffer.apply_results(results)

@@ -2,7 +2,8 @@
 
 Implements the same ``RolloutBackend`` Protocol as ``k15ray.rollout.hf.HFBackend``: token ids in
 (``TokensPrompt``: prompt + earlier segments for partial rollouts, paper 2.6.2), token ids, the
-log-probs of the sampled tokens and finish reasons out.
+log-probs of the sampled tokens (only when ``SamplingParams.logprobs``: asking vLLM 0.26 for them
+costs about a third of its throughput, docs/gpu.md) and finish reasons out.
 
 * Log-probs are vLLM's ``processed_logprobs`` (engine argument ``logprobs_mode``): the log-softmax
   of the logits after temperature, log softmax(z / T)[y] (greedy requests: no temperature, T = 1),
@@ -138,7 +139,8 @@ class VLLMBackend:
     def sampling_params(
         self, request: GenerationRequest, params: SamplingParams, max_tokens: int, chunk: int = 0
     ) -> Any:
-        """vLLM ``SamplingParams`` for one request: ``max_tokens`` new tokens, one log-prob each."""
+        """vLLM ``SamplingParams`` for one request: ``max_tokens`` new tokens, and the sampled
+        token's log-prob each when ``params.logprobs`` (otherwise none: vLLM's faster path)."""
         from vllm import SamplingParams as VLLMSamplingParams
 
         seed = None
@@ -151,7 +153,8 @@ class VLLMBackend:
             stop_token_ids=[] if params.ignore_eos else list(params.stop_token_ids or self._eos),
             ignore_eos=params.ignore_eos,
             seed=seed,
-            logprobs=0,  # the sampled token's own log-prob only
+            # the sampled token's own log-prob only, or no log-prob work at all
+            logprobs=0 if params.logprobs else None,
             flat_logprobs=True,  # a few flat lists instead of one dict + object per token
             detokenize=False,
         )
@@ -209,10 +212,11 @@ class VLLMBackend:
                 completion = output.outputs[0]
                 new = [int(t) for t in completion.token_ids]
                 tokens[i] += new
-                logps[i] += _sampled_logprobs(completion.logprobs, new)
+                if params.logprobs:
+                    logps[i] += _sampled_logprobs(completion.logprobs, new)
                 end = first_loop_end(tokens[i], self.repeat_config) if check else None
                 if end is not None:
-                    del tokens[i][end:], logps[i][end:]
+                    del tokens[i][end:], logps[i][end:]  # logps: [] when not asked for
                     finish[i] = "repeat"
                 elif str(completion.finish_reason) == "stop":
                     finish[i] = "stop"

@@ -2,7 +2,8 @@
 
 On CPU the colocated pool holds the transformers backend; the same code path drives vLLM on a GPU
 (sleep while training, weights loaded in place). Every iteration reports the gap between the
-learner's reference log-probs and the log-probs the backend reported while sampling."""
+learner's reference log-probs and the log-probs the backend reported while sampling (asked for on
+every iteration here: ``rollout.logprobs_every_iterations: 1``)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ def test_colocated_iteration_trains_syncs_in_place_and_reports_the_logp_gap(
 ) -> None:
     env = register_toy_env()
     config = small_config(tiny_model(tmp_path / "tiny"), tmp_path / "logs", env=env)
-    config = config.k15_rollouts(rollout={"colocate": True, "samples_per_prompt": 4, "max_batch_size": 16})
+    config = config.k15_rollouts(
+        rollout={"colocate": True, "samples_per_prompt": 4, "max_batch_size": 16, "logprobs_every_iterations": 1}
+    )
     algo = config.build_algo()
     try:
         assert isinstance(algo._rollout.pool, LocalRolloutPool)

@@ -144,3 +144,19 @@ def test_repeat_detection_stops_a_loop(backend, model_dir: Path) -> None:  # typ
             assert c.token_ids == f.token_ids and c.finish_reason != "repeat"
         else:  # stopped exactly where the streaming detector stops, as "repeat"
             assert c.finish_reason == "repeat" and c.token_ids == f.token_ids[:end]
+
+
+def test_rollouts_without_logprobs(backend) -> None:  # type: ignore[no-untyped-def]
+    """``SamplingParams(logprobs=False)`` (the K15 default): no ``logprobs=`` reaches vLLM, results
+    carry none, and the seeded samples are the same tokens as with log-probs."""
+    from k15ray.types import GenerationRequest, SamplingParams
+
+    requests = [GenerationRequest(f"s{i}", (i + 1, 2 * i + 3, 77), 48) for i in range(16)]
+    on = SamplingParams(temperature=1.0, seed=5, detect_repeats=False)
+    off = SamplingParams(temperature=1.0, seed=5, detect_repeats=False, logprobs=False)
+    assert backend.sampling_params(requests[0], off, 48).logprobs is None
+    assert backend.sampling_params(requests[0], on, 48).logprobs == 0
+    with_lp, without = backend.generate(requests, on), backend.generate(requests, off)
+    assert all(len(r.logprobs) == len(r.token_ids) > 0 for r in with_lp)
+    assert all(r.logprobs == () for r in without)
+    assert [r.token_ids for r in without] == [r.token_ids for r in with_lp]

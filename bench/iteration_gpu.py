@@ -1,0 +1,165 @@
+"""Benchmark ``iteration_gpu`` (GPU): where a whole K15 iteration's time goes, rollout log-probs on vs off.
+
+One K15 run on k15/Math-v0, colocated vLLM rollouts (bf16, 30% of the GPU, asleep while the learner
+trains) and a float32 learner on the same GPU, the shapes of ``configs/smollm2_gpu.yaml`` (64 prompts
+x k=8 samples at temperature 0.7, at most 256 response tokens, 8 minibatches). The policy has the
+SmolLM2-135M shape (Llama, 30 layers, hidden 576) with random weights and the built-in character
+tokenizer (nothing downloaded; ``K15_ITERATION_MODEL_DIR`` may point at a real model directory).
+
+``rollout.logprobs_every_iterations: 2``: even iterations ask vLLM for the sampled tokens' log-probs
+("before": what every iteration did until they became optional), odd ones do not ("after": the
+default), so both modes run interleaved in the same process on the same engine and drift hits both
+alike. Iterations 0 and 1 warm up; the medians of each mode over the next ``ITERATIONS - 2`` are
+reported per phase (``perf/seconds_*``: rollout, reward, reference log-probs, learner, weight sync,
+whole iteration). value = rollout tokens/s without log-probs, baseline = with, ratio = value /
+baseline; ``iteration_ratio`` = seconds per iteration with / without.
+
+``K15_ITERATION_SMOKE=1`` runs the same code on the CPU (tiny preset, hf backend, small batch) to
+check the plumbing; its figures mean nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ITERATIONS = 12
+PHASES = {
+    "rollout_s": "perf/seconds_rollout",
+    "reward_s": "perf/seconds_reward",
+    "reference_s": "perf/seconds_reference_logp",
+    "learner_s": "perf/seconds_learner",
+    "weight_sync_s": "perf/seconds_weight_sync",
+    "iteration_s": "perf/seconds_iteration",
+    "rollout_tokens": "rollout/tokens",
+    "rollout_tokens_per_s": "perf/rollout_tokens_per_s",
+}
+
+
+def _model_dir(root: Path, smoke: bool) -> str:
+    """A random-weight policy with the character tokenizer: SmolLM2-135M's shape (tiny in smoke)."""
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    from k15ray.models import build_tokenizer, create_model, save_tokenizer
+
+    if os.environ.get("K15_ITERATION_MODEL_DIR"):
+        return os.environ["K15_ITERATION_MODEL_DIR"]
+    out = root / ("tiny" if smoke else "smollm2-135m-shape")
+    if smoke:
+        return str(create_model("tiny", out, seed=0))
+    tokenizer = build_tokenizer()
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=576,
+        intermediate_size=1536,
+        num_hidden_layers=30,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(str(out))
+    save_tokenizer(tokenizer, out)
+    return str(out)
+
+
+def _config(root: Path, smoke: bool) -> Any:
+    from k15ray.algorithms import K15Config
+    from k15ray.tasks import write_splits
+
+    splits = write_splits(root / "data", n_train=1000, n_heldout=10, seed=0, levels=[1, 2, 4])
+    gpu = (
+        {}
+        if smoke
+        else {
+            "backend": "vllm",
+            "colocate": True,
+            "dtype": "bfloat16",
+            "gpu_memory_utilization": 0.3,
+        }
+    )
+    config = (
+        K15Config()
+        .environment("k15/Math-v0", env_config={"data_path": str(splits["train"])})
+        .policy(model_dir=_model_dir(root, smoke), dtype="float32")
+        .k15_rollouts(
+            rollout={
+                "num_workers": 1,
+                "samples_per_prompt": 4 if smoke else 8,
+                "temperature": 0.7,
+                "max_batch_size": 512,
+                "logprobs_every_iterations": 2,
+                **gpu,
+            },
+            partial_rollout={
+                "budget_tokens": 32 if smoke else 256,
+                "max_response_tokens": 32 if smoke else 256,
+            },
+            sampling={"prompts_per_iteration": 4 if smoke else 64},
+        )
+        .k15_training(
+            learner={
+                "lr": 2e-6,
+                "num_minibatches": 2 if smoke else 8,
+                "num_gpus": 0 if smoke else 1,
+            }
+        )
+        .k15_evaluation(heldout={"every_iterations": 0})
+        .debugging(seed=0)
+    )
+    config.k15_logdir = str(root / "rl")
+    return config
+
+
+def _medians(results: list[dict[str, Any]]) -> dict[str, float]:
+    return {
+        name: round(statistics.median(float(r[key]) for r in results), 4)
+        for name, key in PHASES.items()
+    }
+
+
+def run() -> dict[str, Any]:
+    import ray
+
+    smoke = os.environ.get("K15_ITERATION_SMOKE") == "1"
+    iterations = 4 if smoke else ITERATIONS
+    with tempfile.TemporaryDirectory(prefix="k15-iteration-") as tmp:
+        root = Path(tmp)
+        config = _config(root, smoke)
+        started = not ray.is_initialized()
+        if started:
+            ray.init(
+                num_cpus=max(2, os.cpu_count() or 2), include_dashboard=False, log_to_driver=False
+            )
+        algo = config.build_algo()
+        try:
+            results = [algo.train() for _ in range(iterations)]
+        finally:
+            algo.stop()
+            if started:
+                ray.shutdown()
+    measured = results[2:]
+    on = _medians([r for i, r in enumerate(measured, start=2) if i % 2 == 0])
+    off = _medians([r for i, r in enumerate(measured, start=2) if i % 2 == 1])
+    return {
+        "value": off["rollout_tokens_per_s"],
+        "unit": "rollout tokens/s (log-probs off)",
+        "baseline": on["rollout_tokens_per_s"],
+        "ratio": round(off["rollout_tokens_per_s"] / on["rollout_tokens_per_s"], 3),
+        "iteration_ratio": round(on["iteration_s"] / off["iteration_s"], 3),
+        "logprobs_on": on,
+        "logprobs_off": off,
+        "iterations_each": len(measured) // 2,
+        "model": "Llama, SmolLM2-135M shape, random weights, character tokenizer"
+        if not (smoke or os.environ.get("K15_ITERATION_MODEL_DIR"))
+        else os.environ.get("K15_ITERATION_MODEL_DIR", "tiny preset (smoke run)"),
+        "shapes": "64 prompts x k=8, <= 256 response tokens, 8 minibatches, colocated vLLM (bf16) + fp32 learner",
+    }
