@@ -4,9 +4,12 @@ A ``RolloutBackend`` (``k15ray.types``) maps token ids to token ids and knows on
 OpenAI API adds stop STRINGS, streaming and ``n`` choices; this module adds them, with no Ray in it,
 so the Serve deployment and the in-process baseline of ``bench/serve_load.py`` share it.
 
-* A choice is generated in one backend call when it has no stop strings and is not streamed;
-  otherwise in chunks of ``chunk_tokens`` new tokens, each a continuation of prompt + tokens so far
-  (the backends reproduce an uninterrupted generation that way, as partial rollouts rely on).
+* A choice is generated in chunks, each a continuation of prompt + tokens so far (the backends
+  reproduce an uninterrupted generation that way, as partial rollouts rely on): of
+  ``chunk_tokens`` new tokens when it is streamed or has stop strings, else of
+  ``batch_chunk_tokens`` (0 = in one backend call). Between chunks, concurrent choices join and
+  leave the deployment's batches (iteration-level batching at chunk granularity, for backends
+  without continuous batching).
 * After each chunk the text so far is decoded; the earliest stop string cuts it and ends the
   choice (``finish_reason = "stop"``, the stop string itself is not returned, as in OpenAI's API).
 * A stream never emits text that could still turn out to begin a stop string, nor a trailing
@@ -87,6 +90,7 @@ class CompletionEngine:
         decode: token ids -> text (the tokenizer's ``decode``).
         stop_token_ids: ids that end a choice (removed from its text).
         chunk_tokens: new tokens per backend call when streaming or watching stop strings.
+        batch_chunk_tokens: new tokens per backend call for other choices; 0 = the whole choice.
     """
 
     def __init__(
@@ -95,13 +99,17 @@ class CompletionEngine:
         decode: Callable[[list[int]], str],
         stop_token_ids: Sequence[int],
         chunk_tokens: int = 8,
+        batch_chunk_tokens: int = 0,
     ) -> None:
         if chunk_tokens < 1:
             raise ValueError(f"chunk_tokens must be >= 1, got {chunk_tokens}")
         self.generate_one = generate_one
         self.decode = decode
         self.stop_token_ids = frozenset(stop_token_ids)
+        if batch_chunk_tokens < 0:
+            raise ValueError(f"batch_chunk_tokens must be >= 0, got {batch_chunk_tokens}")
         self.chunk_tokens = chunk_tokens
+        self.batch_chunk_tokens = batch_chunk_tokens
 
     def _text(self, tokens: list[int]) -> str:
         if tokens and tokens[-1] in self.stop_token_ids:
@@ -110,7 +118,8 @@ class CompletionEngine:
 
     async def deltas(self, spec: ChoiceSpec, stream: bool) -> AsyncIterator[Delta]:
         """Yield the text of one choice as it is generated; the last delta carries the finish."""
-        chunked = stream or bool(spec.stop)
+        watched = stream or bool(spec.stop)
+        step = self.chunk_tokens if watched else (self.batch_chunk_tokens or spec.max_tokens)
         tokens: list[int] = []
         emitted = 0
         while True:
@@ -118,7 +127,7 @@ class CompletionEngine:
             request = GenerationRequest(
                 request_id=f"{spec.choice_id}-{len(tokens)}",  # a fresh seeded stream per chunk
                 token_ids=spec.prompt_ids + tuple(tokens),
-                max_new_tokens=min(self.chunk_tokens, remaining) if chunked else remaining,
+                max_new_tokens=min(step, remaining),
             )
             result = await self.generate_one(request, spec.params)
             tokens.extend(result.token_ids)

@@ -4,11 +4,19 @@ Routes (FastAPI ingress): ``GET /v1/models``, ``POST /v1/completions``, ``POST /
 with ``n``, ``max_tokens``, ``temperature`` (0 = greedy), ``top_p``, ``stop``, ``seed`` and
 ``stream`` (server-sent events ``data: {...}\\n\\n`` ending with ``data: [DONE]\\n\\n``).
 
-Dynamic batching: every choice of every concurrent request becomes ``GenerationRequest``s (one per
-chunk, see ``k15ray.serve.generation``) that ``@serve.batch`` gathers into one ``backend.generate``
-call per group of equal sampling parameters, run in a worker thread so the event loop keeps
-streaming. This deployment is a thin adapter: prompt encoding lives in ``policy_model``, stop
-strings and streams in ``generation``, the HTTP edge in ``http``.
+Batching, two ways:
+
+* a backend with its own continuous batching (``AsyncBackend``: vLLM's async engine, GPU) gets every
+  choice of every concurrent request as its own engine request, as it arrives;
+* any other backend (``hf``): every choice becomes ``GenerationRequest``s, one per chunk
+  (``batch_chunk_tokens``, or ``stream_chunk_tokens`` for streams and stop strings; see
+  ``k15ray.serve.generation``), that a ``StepBatcher`` (``k15ray.serve.batcher``; it says why not ``@serve.batch``) gathers into
+  one ``backend.generate`` call at a time, split by equal sampling parameters, run in a worker
+  thread so the event loop keeps streaming. Each call takes every chunk waiting when it starts: a
+  request that arrives while others generate joins them at the next chunk.
+
+This deployment is a thin adapter: prompt encoding lives in ``policy_model``, stop strings and
+streams in ``generation``, the HTTP edge in ``http``.
 
 No ``from __future__ import annotations`` in this module: through ``@serve.ingress`` FastAPI
 must see the request models as real types, or it takes them for query parameters.
@@ -27,9 +35,10 @@ from pydantic import BaseModel
 from ray import serve
 
 from k15ray.config.serve import PolicyServeConfig
+from k15ray.serve.batcher import StepBatcher
 from k15ray.serve.generation import ChoiceSpec, CompletionEngine, Delta, batch_key
 from k15ray.serve.http import ApiError, install_edge
-from k15ray.serve.policy_model import ServedPolicy, load_served_policy
+from k15ray.serve.policy_model import AsyncBackend, ServedPolicy, load_served_policy
 from k15ray.serve.schemas import (
     AssistantMessage,
     ChatChoice,
@@ -79,19 +88,22 @@ class PolicyDeployment:
         app.state.max_body_bytes = max_body_bytes
         self.config = config
         self.policy: ServedPolicy = load_served_policy(config)
+        backend = self.policy.backend
+        continuous = isinstance(backend, AsyncBackend)  # it batches by itself: no batcher, no chunks
         self.engine = CompletionEngine(
-            self._generate_one, self.policy.decode, self.policy.stop_token_ids,
+            backend.agenerate if isinstance(backend, AsyncBackend) else self._generate_one,
+            self.policy.decode, self.policy.stop_token_ids,
             chunk_tokens=config.stream_chunk_tokens,
+            batch_chunk_tokens=0 if continuous else config.batch_chunk_tokens,
         )
-        batcher: Any = self._generate_batch  # the @serve.batch wrapper takes its limits at run time
-        batcher.set_max_batch_size(config.max_batch_size)
-        batcher.set_batch_wait_timeout_s(config.batch_wait_timeout_s)
+        self.batcher: StepBatcher[tuple[GenerationRequest, SamplingParams], GenerationResult] = StepBatcher(
+            self._generate_batch, config.max_batch_size, config.batch_wait_timeout_s
+        )
         self.created = int(time.time())
         self.vocab_size = len(self.policy.tokenizer)
 
-    # ---------------------------------------------------------------- dynamic batching (Serve)
+    # ------------------------------------------------------------------------ step batching
 
-    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01)
     async def _generate_batch(
         self, items: list[tuple[GenerationRequest, SamplingParams]]
     ) -> list[GenerationResult]:
@@ -103,14 +115,24 @@ class PolicyDeployment:
         for indices in groups.values():
             requests = [items[i][0] for i in indices]
             params = items[indices[0]][1]
-            out = await asyncio.to_thread(self.policy.backend.generate, requests, params)
+            out = await asyncio.to_thread(self.policy.backend.generate, requests, params)  # type: ignore[union-attr]
             results.update(zip(indices, out, strict=True))
         return [results[i] for i in range(len(items))]
+
+    def __del__(self) -> None:  # Serve calls it when the replica stops: free the GPU now
+        shutdown = getattr(getattr(self, "policy", None) and self.policy.backend, "shutdown", None)
+        if callable(shutdown):
+            shutdown()
+
+    def batch_stats(self) -> dict[str, int]:
+        """Handle method: backend calls of the step batcher so far and the sequences in them
+        (their ratio is the mean batch size; both stay 0 with a continuously batching backend)."""
+        return {"batches": self.batcher.batches, "sequences": self.batcher.items}
 
     async def _generate_one(
         self, request: GenerationRequest, params: SamplingParams
     ) -> GenerationResult:
-        return await self._generate_batch((request, params))
+        return await self.batcher.submit((request, params))
 
     # ------------------------------------------------------------------------------ routes
 

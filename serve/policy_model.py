@@ -1,9 +1,10 @@
 """What the policy application serves: a rollout backend, its tokenizer, and prompt encoding.
 
-``load_served_policy(config)`` picks the rollout backend by name (``BACKEND_LOADERS``: ``hf`` =
-``k15ray.rollout.hf.HFBackend``, ``vllm`` = ``k15ray.rollout.vllm.VLLMBackend``, only where vLLM
-is installed) and loads the tokenizer of the same directory through ``AutoTokenizer``, so the
-built-in tiny model and a real checkpoint take the same path.
+``load_served_policy(config)`` picks the backend by name (``BACKEND_LOADERS``: ``hf`` =
+``k15ray.rollout.hf.HFBackend``, batched by the deployment; ``vllm`` =
+``k15ray.serve.vllm_async.AsyncVLLMBackend``, vLLM's async engine with its own continuous batching,
+only where vLLM is installed) and loads the tokenizer of the same directory through
+``AutoTokenizer``, so the built-in tiny model and a real checkpoint take the same path.
 """
 
 from __future__ import annotations
@@ -12,10 +13,20 @@ import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from k15ray.config.serve import PolicyServeConfig
-from k15ray.types import RolloutBackend
+from k15ray.types import GenerationRequest, GenerationResult, RolloutBackend, SamplingParams
+
+
+@runtime_checkable
+class AsyncBackend(Protocol):
+    """A backend that batches by itself (continuous batching): the deployment hands it every
+    request as it comes, without ``@serve.batch``."""
+
+    async def agenerate(self, request: GenerationRequest, params: SamplingParams) -> GenerationResult:
+        """Continue one request's token ids (awaited concurrently with many others)."""
+        ...
 
 
 @dataclass
@@ -23,7 +34,7 @@ class ServedPolicy:
     """A loaded policy: ``backend`` generates token ids, ``tokenizer`` turns text into them."""
 
     name: str
-    backend: RolloutBackend
+    backend: RolloutBackend | AsyncBackend
     tokenizer: Any
     stop_token_ids: tuple[int, ...]
     max_model_len: int | None = None
@@ -53,18 +64,18 @@ def _load_hf(config: PolicyServeConfig) -> RolloutBackend:
     )
 
 
-def _load_vllm(config: PolicyServeConfig) -> RolloutBackend:
+def _load_vllm(config: PolicyServeConfig) -> AsyncBackend:
     if importlib.util.find_spec("vllm") is None:
         raise ValueError(
             "policy.backend 'vllm' needs vLLM on a GPU machine (pip install 'k15ray[vllm]'); "
             "use backend 'hf' here"
         )
-    from k15ray.rollout.vllm import VLLMBackend
+    from k15ray.serve.vllm_async import AsyncVLLMBackend
 
-    return VLLMBackend(config.model_dir, enable_sleep_mode=False)
+    return AsyncVLLMBackend(config.model_dir, gpu_memory_utilization=config.gpu_memory_utilization)
 
 
-BACKEND_LOADERS: dict[str, Callable[[PolicyServeConfig], RolloutBackend]] = {
+BACKEND_LOADERS: dict[str, Callable[[PolicyServeConfig], RolloutBackend | AsyncBackend]] = {
     "hf": _load_hf,
     "vllm": _load_vllm,
 }

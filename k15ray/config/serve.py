@@ -37,12 +37,20 @@ class PolicyServeConfig:
     backend: str = doc("rollout backend: `hf` (transformers, CPU/GPU) or `vllm` (GPU, if installed)", "hf")
     device: str = doc("torch device for the `hf` backend (`cpu`, `cuda`)", "cpu")
     dtype: str = doc("torch dtype for the `hf` backend (`float32`, `bfloat16`, `float16`)", "float32")
-    max_batch_size: int = doc("dynamic batching: most sequences in one backend call (@serve.batch)", 16)
-    batch_wait_timeout_s: float = doc("dynamic batching: longest wait to fill a batch, seconds", 0.01)
+    max_batch_size: int = doc("`hf` step batching: most sequences (chunks) in one backend call", 16)
+    batch_wait_timeout_s: float = doc(
+        "`hf` step batching: wait for more requests before the first call after an idle spell, seconds",
+        0.01,
+    )
     max_tokens_limit: int = doc("largest `max_tokens` a request may ask for", 1024)
     default_max_tokens: int = doc("`max_tokens` when a request leaves it out", 16)
     max_n: int = doc("largest `n` (choices per prompt) a request may ask for", 16)
-    stream_chunk_tokens: int = doc("tokens generated per step when streaming or watching stop strings", 8)
+    stream_chunk_tokens: int = doc("tokens generated per backend call when streaming or watching stop strings", 8)
+    batch_chunk_tokens: int = doc(
+        "`hf`: other choices are generated in chunks of this many tokens, so concurrent requests join "
+        "and leave batches between chunks; 0 = one backend call per choice (vLLM batches by itself)", 32
+    )
+    gpu_memory_utilization: float = doc("`vllm`: fraction of the GPU's memory the engine may take", 0.85)
     detect_repeats: bool = doc("stop a completion early when the backend detects a loop", False)
     num_replicas: int = doc("replicas of the policy deployment", 1)
     num_cpus: float = doc("CPUs reserved per policy replica", 1.0)
@@ -59,6 +67,11 @@ class PolicyServeConfig:
         _non_negative("policy.num_cpus", self.num_cpus)
         _non_negative("policy.num_gpus", self.num_gpus)
         _non_negative("policy.torch_threads", self.torch_threads)
+        _non_negative("policy.batch_chunk_tokens", self.batch_chunk_tokens)
+        if not 0 < self.gpu_memory_utilization <= 1:
+            raise ValueError(
+                f"policy.gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization!r}"
+            )
         if self.default_max_tokens > self.max_tokens_limit:
             raise ValueError(
                 f"policy.default_max_tokens ({self.default_max_tokens}) exceeds "
@@ -107,6 +120,10 @@ class RewardServeConfig:
         "model reward models (value head, CoT judge)", default_factory=RewardModelServeConfig
     )
     max_batch_items: int = doc("most items one request may carry in `items`", 256)
+    max_batch_requests: int = doc(
+        "dynamic batching: most concurrent requests (or handle calls) scored as one batch", 32
+    )
+    batch_wait_timeout_s: float = doc("dynamic batching: longest wait to fill a batch, seconds", 0.002)
     num_replicas: int = doc("replicas of the rewards deployment (it scores every kind)", 1)
     num_cpus: float = doc("CPUs reserved per rewards replica", 0.5)
     max_ongoing_requests: int = doc("concurrent requests one reward replica accepts", 32)
@@ -116,8 +133,10 @@ class RewardServeConfig:
         unknown = [k for k in self.kinds if k not in REWARD_KINDS]
         if unknown:
             raise ValueError(f"rewards.kinds: {unknown} unknown; choose from {REWARD_KINDS}")
-        for name in ("max_batch_items", "num_replicas", "max_ongoing_requests", "threads"):
+        for name in ("max_batch_items", "max_batch_requests", "num_replicas", "max_ongoing_requests",
+                     "threads"):
             _positive(f"rewards.{name}", getattr(self, name))
+        _non_negative("rewards.batch_wait_timeout_s", self.batch_wait_timeout_s)
         _non_negative("rewards.num_cpus", self.num_cpus)
 
 

@@ -31,7 +31,11 @@ SERVE_YAML = Path(__file__).resolve().parents[2] / "configs" / "serve.yaml"
         ("policy", {"backend": "tgi"}, "policy.backend"),
         ("policy", {"max_batch_size": 0}, "policy.max_batch_size"),
         ("policy", {"default_max_tokens": 2048}, "max_tokens_limit"),
+        ("policy", {"gpu_memory_utilization": 1.5}, "policy.gpu_memory_utilization"),
+        ("policy", {"batch_chunk_tokens": -1}, "policy.batch_chunk_tokens"),
         ("rewards", {"kinds": ["math", "poetry"]}, "rewards.kinds"),
+        ("rewards", {"max_batch_requests": 0}, "rewards.max_batch_requests"),
+        ("rewards", {"batch_wait_timeout_s": -0.1}, "rewards.batch_wait_timeout_s"),
         ("sandbox", {"max_timeout_s": -1}, "sandbox.max_timeout_s"),
     ],
 )

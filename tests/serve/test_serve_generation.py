@@ -108,3 +108,23 @@ def test_stream_all_interleaves_every_choice(engine: CompletionEngine) -> None:
     whole = asyncio.run(engine.complete_all(specs))
     assert [texts[0], texts[1]] == [whole[0].text, whole[1].text]
     assert whole[0].completion_tokens <= 5 and whole[1].completion_tokens <= 7
+
+
+def test_batch_chunks_reproduce_the_whole_choice(engine: CompletionEngine) -> None:
+    # batch_chunk_tokens (the policy's step batching): a whole non-streamed choice in chunks of 6,
+    # each a continuation; greedy, so the text equals the one-call text
+    chunked = CompletionEngine(
+        engine.generate_one, engine.decode, list(engine.stop_token_ids), chunk_tokens=3,
+        batch_chunk_tokens=6,
+    )
+    spec = _spec(engine)
+    whole = asyncio.run(engine.complete(spec))
+    engine.calls.clear()  # type: ignore[attr-defined]
+    parts = asyncio.run(chunked.complete(spec))
+    assert engine.calls == [6, 6, 6, 2]  # type: ignore[attr-defined]  # 20 = 6*3 + 2
+    assert (parts.text, parts.finish_reason, parts.completion_tokens) == (
+        whole.text, whole.finish_reason, whole.completion_tokens
+    )
+    engine.calls.clear()  # type: ignore[attr-defined]
+    asyncio.run(_collect(chunked, spec))  # a stream keeps its own, finer chunks
+    assert engine.calls == [3, 3, 3, 3, 3, 3, 2]  # type: ignore[attr-defined]

@@ -45,7 +45,7 @@ def base_url(ray_session: None, tmp_path_factory: pytest.TempPathFactory) -> Ite
         host="127.0.0.1", port=port, max_body_bytes=MAX_BODY,
         policy=PolicyServeConfig(
             model_dir=str(model_dir), model_name="tiny", num_cpus=0.5, max_tokens_limit=64,
-            max_n=4, stream_chunk_tokens=4,
+            max_n=4, stream_chunk_tokens=4, batch_chunk_tokens=4,
         ),
         rewards=RewardServeConfig(kinds=("math", "code"), num_cpus=0.0, max_batch_items=64),
         sandbox=SandboxServeConfig(num_cpus=0.0, max_timeout_s=10.0),
@@ -217,6 +217,22 @@ def test_math_reward_is_safe_under_concurrency(base_url: str) -> None:
         assert got == want
 
 
+def test_concurrent_reward_requests_share_scoring_passes(base_url: str) -> None:
+    from ray import serve
+
+    rewards = serve.get_deployment_handle("Rewards", "rewards")
+    before = rewards.batch_stats.remote().result()
+    prompt = Prompt(id="p", question="", answer="4")
+    calls = [rewards.score.remote("math", [prompt] * 2, [f"\\boxed{{{i}}}", "\\boxed{4}"]) for i in range(24)]
+    results = [call.result(timeout_s=120) for call in calls]
+    after = rewards.batch_stats.remote().result()
+    assert [[r.score for r in pair] for pair in results] == [[float(i == 4), 1.0] for i in range(24)]
+    requests = after["requests"] - before["requests"]
+    passes = after["batches"] - before["batches"]
+    assert (requests, after["items"] - before["items"]) == (24, 48)
+    assert passes < requests, (passes, requests)  # @serve.batch merged concurrent calls
+
+
 def test_code_reward(base_url: str) -> None:
     tests = [{"stdin": "3\n", "expected_stdout": "6\n"}, {"stdin": "5\n", "expected_stdout": "10\n"}]
     good = "```python\nprint(int(input()) * 2)\n```"
@@ -244,6 +260,29 @@ def test_reward_bad_requests(base_url: str) -> None:
     assert httpx.post(f"{base_url}/v1/rewards/math", json=big, timeout=30).status_code == 413
     listed = httpx.get(f"{base_url}/v1/rewards/", timeout=30).json()
     assert listed == {"rewards": ["code", "math"], "reward_models": []}
+
+
+def test_concurrent_completions_share_backend_calls(base_url: str) -> None:
+    from ray import serve
+
+    policy = serve.get_deployment_handle("Policy", "policy")
+    before = policy.batch_stats.remote().result()
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=base_url, timeout=120) as http:
+            bodies = [
+                {"model": "tiny", "prompt": f"{i}+1=", "max_tokens": 16, "temperature": 1.0} for i in range(8)
+            ]
+            return list(await asyncio.gather(*(http.post("/v1/completions", json=b) for b in bodies)))
+
+    assert all(r.status_code == 200 for r in asyncio.run(burst()))
+    after = policy.batch_stats.remote().result()
+    sequences = after["sequences"] - before["sequences"]
+    calls = after["batches"] - before["batches"]
+    # 8 requests of up to 16 tokens in chunks of 4 (batch_chunk_tokens): 8 to 32 chunks; without
+    # step batching every chunk would be a call of its own
+    assert 8 <= sequences <= 32, sequences
+    assert calls <= sequences / 2, (calls, sequences)
 
 
 # ----------------------------------------------------------------------------------- sandbox

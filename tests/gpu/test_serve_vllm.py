@@ -1,0 +1,82 @@
+"""The policy application's vLLM backend on a GPU: ``AsyncVLLMBackend`` (vLLM's async engine).
+
+Skipped where no CUDA GPU (or no vLLM) is present. One engine, one event loop: the engine's output
+handler belongs to the loop that made it, so every check runs inside one ``asyncio.run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.gpu
+
+VOCAB = 512
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    out = tmp_path_factory.mktemp("qwen2-served")
+    config = Qwen2Config(
+        vocab_size=VOCAB,
+        hidden_size=256,
+        intermediate_size=512,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=False,
+        initializer_range=0.2,
+        eos_token_id=VOCAB - 1,
+    )
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16).save_pretrained(out)
+    return out
+
+
+def test_async_engine_serves_concurrent_requests(model_dir: Path) -> None:
+    pytest.importorskip("vllm")
+    from k15ray.serve.policy_model import AsyncBackend
+    from k15ray.serve.vllm_async import AsyncVLLMBackend
+    from k15ray.types import GenerationRequest, SamplingParams
+
+    forced = SamplingParams(temperature=1.0, ignore_eos=True, detect_repeats=False)
+    seeded = SamplingParams(temperature=1.0, seed=3, ignore_eos=True, detect_repeats=False)
+    prompt = tuple(range(10, 30))
+
+    async def main() -> None:
+        backend = AsyncVLLMBackend(model_dir, gpu_memory_utilization=0.3, enforce_eager=True)
+        try:
+            assert isinstance(backend, AsyncBackend)
+            # 16 concurrent requests of different lengths, each exactly its own length (no EOS)
+            lengths = [1 + 3 * i for i in range(16)]
+            requests = [GenerationRequest(f"r{i}", prompt, n) for i, n in enumerate(lengths)]
+            results = await asyncio.gather(*(backend.agenerate(r, forced) for r in requests))
+            assert [len(r.token_ids) for r in results] == lengths
+            assert [r.request_id for r in results] == [f"r{i}" for i in range(16)]
+            assert {r.finish_reason for r in results} == {"length"}
+            # a seeded request repeats exactly, whatever runs beside it; the same id may come twice
+            again = GenerationRequest("s", prompt, 12)
+            first, second, _ = await asyncio.gather(
+                backend.agenerate(again, seeded),
+                backend.agenerate(again, seeded),
+                backend.agenerate(GenerationRequest("other", prompt, 30), forced),
+            )
+            assert first.token_ids == second.token_ids and len(first.token_ids) == 12
+            # a stop token ends the choice
+            greedy = SamplingParams(temperature=0.0, ignore_eos=True, detect_repeats=False)
+            head = (await backend.agenerate(GenerationRequest("g", prompt, 1), greedy)).token_ids[0]
+            stop = SamplingParams(temperature=0.0, stop_token_ids=(head,), detect_repeats=False)
+            stopped = await backend.agenerate(GenerationRequest("g2", prompt, 8), stop)
+            assert stopped.finish_reason == "stop" and len(stopped.token_ids) <= 1
+            empty = await backend.agenerate(GenerationRequest("e", prompt, 0), forced)
+            assert (empty.token_ids, empty.finish_reason) == ((), "length")
+        finally:
+            backend.shutdown()
+
+    asyncio.run(main())
