@@ -3,8 +3,8 @@
 The analogue of the paper's Figure 7 on the generated arithmetic task (levels 1-2, the quick-start's:
 3-5 need far more SFT than fits in CPU-minutes), all from one seed on a 2-core CPU:
 
-1. data: the same problems with long-CoT solutions (``style: long``, mean 3.7x the minimal chain)
-   and with short ones (``style: short``);
+1. data: the same problems with long-CoT solutions (``style: long``, mean 3.7x the column chain)
+   and with short ones (``style: short``, the one-line chain: no worked steps);
 2. long: ``configs/long2short_long.yaml`` (long-CoT SFT warm-up stopped at 50% like the quick-start's,
    then K15 without a length penalty): the "long SFT" and "long RL" points, and the penalty-off arm
    of the length-penalty curve;
@@ -55,8 +55,8 @@ LP_WARMUP = 10
 """Its warm-up: iterations of plain policy optimisation first."""
 N_SAMPLE_PROMPTS = 200
 """Train prompts that rejection sampling and DPO draw 8 samples of (1,600 responses each)."""
-L2S_ITERATIONS = 20
-"""Iterations of long2short RL (the config's 40 halved to fit the CPU budget; the penalty acts from 0)."""
+L2S_ITERATIONS = 40
+"""Iterations of long2short RL (the config's; the penalty acts from iteration 0)."""
 RS_SFT_STEPS = 40
 """SFT steps on the shortest correct samples (about 3 epochs of ~350 examples packed ~25 a step)."""
 RS_SFT_LR = 2e-4

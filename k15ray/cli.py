@@ -106,16 +106,20 @@ def train_command(
     config: str = typer.Argument(..., help="experiment YAML, e.g. configs/quickstart.yaml"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in output_dir from its latest checkpoint"),
     set_: list[str] | None = _TRAIN_SET,
+    address: str | None = typer.Option(
+        None, "--address", help="attach to a running Ray cluster: auto or HOST:PORT (= --set run.address=...; docs/scale_out.md)"
+    ),
 ) -> None:
     """SFT warm-up if needed, then K15 RL; prints before/after held-out accuracy (docs/k15.md)."""
     from k15ray.config.experiment import load_experiment, parse_override
     from k15ray.job import train
 
+    sets = [*(set_ or []), *([f"run.address={address}"] if address else [])]
     try:
-        experiment = load_experiment(config, dict(parse_override(item) for item in set_ or []))
+        experiment = load_experiment(config, dict(parse_override(item) for item in sets))
     except ValueError as err:
         raise UserError(str(err)) from err
-    command = ["k15ray", "train", config, *(arg for item in set_ or [] for arg in ("--set", item)), "--resume"]
+    command = ["k15ray", "train", config, *(arg for item in sets for arg in ("--set", item)), "--resume"]
     train(experiment, resume=resume, resume_command=shlex.join(command))
 
 
@@ -138,7 +142,7 @@ def gen_data_command(
     seed: int = typer.Option(0, "--seed", help="seed of the generators"),
     levels: str = typer.Option("1,2,3,4,5", "--levels", help="comma-separated difficulty levels"),
     style: str = typer.Option(
-        "standard", "--style", help="solutions: standard, long (variable long CoT) or short (docs/long2short.md)"
+        "standard", "--style", help="solutions: standard, long (variable long CoT), minimal (columns) or short (one line); docs/long2short.md"
     ),
 ) -> None:
     """Write generated arithmetic prompt sets with long-CoT solutions (docs/sft.md)."""
@@ -163,20 +167,14 @@ def sft_command(
     """Long-CoT SFT warm-up (paper 2.2); resumes from the newest checkpoint in out_dir."""
     from pathlib import Path
 
-    import yaml
-
     from k15ray.config import load_config
+    from k15ray.config.experiment import parse_override
     from k15ray.config.sft import SFTConfig
     from k15ray.preflight import check_sft
     from k15ray.sft import checkpoints, train_sft
 
-    overrides = {}
-    for item in set_ or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UserError(f"--set {item!r}: write KEY=VALUE, e.g. --set max_minutes=2")
-        overrides[key] = yaml.safe_load(value)
     try:
+        overrides = dict(parse_override(item) for item in set_ or [])
         sft_config = load_config(SFTConfig, config, overrides)
     except ValueError as err:
         raise UserError(str(err)) from err
@@ -448,6 +446,31 @@ def gen_tests_command(
         f"kept {report['problems_kept']} of {report['problems']} problems; cases valid "
         f"{report['cases_valid']} of {report['cases_generated']}; planted wrong solutions caught "
         f"{report['planted_wrong_caught']} of {report['planted_wrong_solutions']} -> {cfg.out_dir}/problems.jsonl"
+    )
+
+
+_ABLATE_SET = typer.Option(None, "--set", help="override a value of every config: --set seeds=2 (repeatable)")
+_ABLATE_CONFIGS = typer.Argument(..., help="ablation YAMLs, e.g. configs/ablations/objective.yaml (one Tune sweep)")
+
+
+@app.command("ablate")
+def ablate_command(
+    configs: list[str] = _ABLATE_CONFIGS,
+    out: str = typer.Option("runs/ablations", "--out", help="run folder: trials, Tune state, tables and figures"),
+    resume: bool = typer.Option(False, "--resume", help="continue the sweep in --out (finished trials are kept)"),
+    max_concurrent: int = typer.Option(0, "--max-concurrent", help="trials at once (0 = as many as the CPUs hold)"),
+    cpus_per_trial: float = typer.Option(1.0, "--cpus-per-trial", help="CPUs each trial reserves (torch threads)"),
+    num_cpus: int = typer.Option(0, "--num-cpus", help="CPUs Ray may use when k15ray starts it (0 = all cores)"),
+    report_only: bool = typer.Option(False, "--report-only", help="only gather the finished trials into the tables"),
+    set_: list[str] | None = _ABLATE_SET,
+) -> None:
+    """The paper's ablations (Figures 9-10, 2.3.3) as one Ray Tune sweep: arms x seeds, each trial a
+    K15 run from the same SFT start; writes a table and a figure per ablation (docs/ablations.md)."""
+    from k15ray.ablation.command import ablate
+
+    ablate(
+        configs, out, sets=set_ or [], resume=resume, max_concurrent=max_concurrent,
+        cpus_per_trial=cpus_per_trial, num_cpus=num_cpus, report_only=report_only, echo=typer.echo,
     )
 
 

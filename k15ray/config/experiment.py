@@ -131,8 +131,18 @@ class RunConfig:
     checkpoint_every: int = doc("save a checkpoint every N iterations (0 = only at the end)", 10)
     use_tune: bool = doc("run K15 as a Ray Tune trial (TensorBoard files in the trial dir)", False)
     num_cpus: int = doc("CPUs Ray may use when k15ray starts it (0 = all cores)", 0)
+    address: str = doc(
+        "attach to a running Ray cluster instead of starting Ray: auto (the cluster of this machine) "
+        "or its head's host:port (docs/scale_out.md); empty = start a local Ray",
+        "",
+    )
 
     def __post_init__(self) -> None:
+        if self.address and self.num_cpus:
+            raise ValueError(
+                f"num_cpus: {self.num_cpus} with address: {self.address!r}: a running cluster has its "
+                "CPUs already (ray start --num-cpus); set run.num_cpus: 0 (--set run.num_cpus=0)"
+            )
         if self.iterations < 1:
             raise ValueError(f"iterations: must be >= 1, got {self.iterations}")
         if self.time_budget_minutes < 0:
@@ -143,10 +153,10 @@ class RunConfig:
             raise ValueError(f"num_cpus: must be >= 0 (0 = all cores), got {self.num_cpus}")
 
 
-SOLUTION_STYLES: tuple[str, ...] = ("standard", "long", "short")
+SOLUTION_STYLES: tuple[str, ...] = ("standard", "long", "minimal", "short")
+"""Solution styles of the generated SFT split (``k15ray.tasks.styles``, which reads them here)."""
 DATA_TASKS: tuple[str, ...] = ("arithmetic", "word_problems")
 """Generators of ``data.task`` (``k15ray.job.prepare_data`` picks the writer)."""
-"""Solution styles of the generated SFT split (``k15ray.tasks.styles``, which reads them here)."""
 
 
 @section("data")

@@ -1,14 +1,20 @@
-"""Solution styles of the arithmetic tasks: long CoT of variable length, or the minimal chain.
+"""Solution styles of the arithmetic tasks: long CoT of variable length, the column chain, one line.
 
-Section 2.4 of the paper (long2short) needs responses whose length varies: a long-CoT model
-"overthinks", and the four long2short methods move its accuracy into fewer tokens. The
-``standard`` style (``k15ray.tasks.arithmetic.solve``, the quick-start's data) has almost fixed
-length; the two styles here bracket it:
+Section 2.4 of the paper (long2short) needs responses whose length varies and a trade-off to move:
+a long-CoT model is more accurate but "overthinks", a short-CoT model is cheap but weaker, and the
+four long2short methods move the long model's accuracy into fewer tokens. The ``standard`` style
+(``k15ray.tasks.arithmetic.solve``, the quick-start's data) has almost fixed length; the three styles
+here bracket it:
 
-* ``short``: the minimal correct chain, the column lines only (for 2+2-2 also the header
-  ``s-c:`` that names the intermediate sum), then ``\\boxed{answer}``;
-* ``long``: the cognitive moves of section 2.2, each drawn at random, so lengths vary from
-  about 2x to 7x the short chain (mean 3.5-3.7x over levels 1-2 or 1-5;
+* ``short``: the one-line chain, ``<think>47+85=132</think>\\boxed{132}``: the result written down
+  with no worked steps (mental arithmetic). The short-CoT model of the long2short benchmark: the
+  tiny model learns it poorly (4% pass@1 on levels 1-2 after the long model's SFT steps, against
+  47% for the long model; docs/long2short.md), so there is a trade-off to beat;
+* ``minimal``: the minimal complete chain, the column lines only (for 2+2-2 also the header ``s-c:``
+  that names the intermediate sum), then ``\\boxed{answer}``: the part of a long CoT that does the
+  work, i.e. what an ideal long2short method keeps (27-40 tokens on levels 1-2);
+* ``long``: the column chain plus the cognitive moves of section 2.2, each drawn at random, so
+  lengths vary from about 2x to 7x the column chain (mean 3.5-3.7x over levels 1-2 or 1-5;
   ``tests/k15ray/test_tasks.py`` checks that the mean is within 2-4x):
 
   - planning: a first line naming the operations and the check to come;
@@ -84,7 +90,13 @@ def _step(op: str, a: int, b: int) -> _Step:
 
 
 def solve_short(problem: Problem) -> str:
-    """The minimal correct chain: column lines (and the header of a second step), the answer."""
+    """The one-line chain: the expression and its value, no worked steps, then the answer."""
+    expression = problem.key.replace("x", "×")
+    return f"{THINK_START}{expression}={problem.answer}{THINK_END}\\boxed{{{problem.answer}}}"
+
+
+def solve_minimal(problem: Problem) -> str:
+    """The minimal complete chain: column lines (and the header of a second step), the answer."""
     out: list[str] = []
     for i, (op, a, b, lines, _) in enumerate(_steps(problem)):
         if i:
@@ -142,10 +154,12 @@ def solve_long(problem: Problem, rng: random.Random) -> str:
 
 
 def styled_solution(problem: Problem, style: str, seed: int) -> str:
-    """The ``long`` or ``short`` solution of ``problem`` (``standard`` is ``arithmetic.solve``)."""
+    """The ``long``, ``minimal`` or ``short`` solution of ``problem`` (``standard`` is ``arithmetic.solve``)."""
     check_style(style)
     if style == "short":
         return solve_short(problem)
+    if style == "minimal":
+        return solve_minimal(problem)
     if style == "long":
         return solve_long(problem, style_rng(problem, seed, style))
     raise ValueError("style 'standard' is drawn by k15ray.tasks.arithmetic.solve, not here")

@@ -211,6 +211,14 @@ def test_sft_command_data_missing(tmp_path: Path) -> None:
     assert not (tmp_path / "sft").exists()  # no model built before the data was checked
 
 
+@pytest.mark.parametrize(("item", "expected"), [("max_steps", "expected key=value"), ("lr=-1", "lr must be > 0")])
+def test_sft_command_bad_override(tmp_path: Path, item: str, expected: str) -> None:
+    config = tmp_path / "sft.yaml"
+    config.write_text(f"data: {tmp_path / 'sft.jsonl'}\nout_dir: {tmp_path / 'sft'}\nmodel: {{path: tiny}}\n")
+    result = CliRunner().invoke(app, ["sft", str(config), "--set", item])
+    _assert_user_error(result, expected)
+
+
 def test_bad_config_value_is_one_line(config: Path) -> None:
     result = _train(config, "--set", "learner.lr=-1")
     _assert_user_error(result, "learner.lr must be > 0")

@@ -74,8 +74,8 @@ def test_curate_rates_buckets_and_writes_the_report(ray_session: None, model_dir
     curated = {p.id: p for p in load_prompts(tmp_path / "out" / "curated.parquet")}
     rates = {pid: stored_pass_rate(p) for pid, p in curated.items()}
     assert all(rates[f"a7-{i}"] == 0.0 for i in range(3))  # never answered 7
-    four = [rates[f"a4-{i}"] for i in range(3)]
-    five = [rates[f"a5-{i}"] for i in range(3)]
+    four = [rates[f"a4-{i}"] or 0.0 for i in range(3)]
+    five = [rates[f"a5-{i}"] or 0.0 for i in range(3)]
     assert sum(four) / 3 > 0.6 and sum(five) / 3 < 0.4  # expected 0.8 and 0.2
     for pid, p in curated.items():
         assert rates[pid] == report["pass_rates"][pid]
@@ -101,6 +101,31 @@ def test_curate_resumes_after_an_interruption(ray_session: None, model_dir: Path
     assert code == 0 and report["resumed"] == {"pass_rate": 9} and report.get("answers", 0) == 0
     code, output, _ = _curate(config, "--set", "rollout.samples_per_prompt=6")
     assert code == 2 and "holds scores made with other settings (samples_per_prompt)" in output
+
+
+def test_ctrl_c_keeps_the_rated_chunks_and_prints_the_resume_command(
+    ray_session: None, model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from k15ray.curation.probe import ProbeStore
+
+    config = _config(tmp_path, model_dir)
+    add, calls = ProbeStore.add, list[int]()
+
+    def add_then_interrupt(self: ProbeStore, *args: Any) -> None:
+        add(self, *args)  # the chunk is on disk before Ctrl-C lands
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ProbeStore, "add", add_then_interrupt)
+    code, output, _ = _curate(config, "--set", "seed=0")
+    assert code == 130, output
+    assert f"scores.jsonl are kept\nresume with: k15ray curate {config} --set seed=0" in output
+    assert len((tmp_path / "out" / "scores.jsonl").read_text().splitlines()) == 4  # 2 chunks of 2 prompts
+    monkeypatch.setattr(ProbeStore, "add", add)
+    code, output, report = _curate(config, "--set", "seed=0")  # the printed command
+    assert code == 0, output
+    assert report["resumed"] == {"pass_rate": 4} and report["answers"] == 5 * 10
 
 
 def test_easy_to_hack_prompts_are_dropped(ray_session: None, model_dir: Path, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -211,10 +212,13 @@ def test_style_reaches_the_train_jobs_data_and_gen_data(tmp_path: Path) -> None:
     sft = prepare_data(cfg).sft["data"]
     solutions = [json.loads(line)["solution"] for line in Path(sft).read_text().splitlines()]
     assert all(s.startswith("<think>Plan: ") for s in solutions) and any("Also: " in s for s in solutions)
-    result = CliRunner().invoke(app, ["gen-data", str(tmp_path / "d"), "--n-train", "5", "--n-heldout", "2",
-                                      "--levels", "1", "--style", "short"])
-    assert result.exit_code == 0, result.output
-    first = json.loads((tmp_path / "d" / "sft.jsonl").read_text().splitlines()[0])["solution"]
-    assert "Plan" not in first and first.startswith("<think>") and "+0=" in first
+    firsts = {}
+    for style in ("minimal", "short"):
+        result = CliRunner().invoke(app, ["gen-data", str(tmp_path / style), "--n-train", "5",
+                                          "--n-heldout", "2", "--levels", "1", "--style", style])
+        assert result.exit_code == 0, result.output
+        firsts[style] = json.loads((tmp_path / style / "sft.jsonl").read_text().splitlines()[0])["solution"]
+    assert "Plan" not in firsts["minimal"] and firsts["minimal"].startswith("<think>") and "+0=" in firsts["minimal"]
+    assert re.fullmatch(r"<think>\d+\+\d+=\d+</think>\\boxed\{\d+\}", firsts["short"]), firsts["short"]
     result = CliRunner().invoke(app, ["gen-data", str(tmp_path / "e"), "--style", "verbose"])
     assert result.exit_code == 2 and "choose one of" in result.output

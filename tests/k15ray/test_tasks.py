@@ -86,11 +86,11 @@ def _tokens(records: list[dict]) -> list[int]:
     return [len(tokenizer(r["solution"])["input_ids"]) for r in records]
 
 
-def test_long_style_is_2_to_4x_the_short_one_and_varies() -> None:
+def test_long_style_is_2_to_4x_the_column_chain_and_varies() -> None:
     # The same seed draws the same problems in every style, so lengths compare problem by problem.
     for levels in ([1, 2], list(LEVELS)):
         long_ = generate_prompt_set(300, levels=levels, seed=4, style="long")
-        short = generate_prompt_set(300, levels=levels, seed=4, style="short")
+        short = generate_prompt_set(300, levels=levels, seed=4, style="minimal")
         assert [r["id"] for r in long_] == [r["id"] for r in short]
         long_len, short_len = _tokens(long_), _tokens(short)
         ratio = sum(long_len) / sum(short_len)
@@ -102,7 +102,7 @@ def test_long_style_is_2_to_4x_the_short_one_and_varies() -> None:
         assert all(any(m in r["solution"] for r in long_) for m in moves)  # each move occurs
 
 
-@pytest.mark.parametrize("style", ["long", "short"])
+@pytest.mark.parametrize("style", ["long", "minimal", "short"])
 def test_every_styled_solution_is_correct(style: str) -> None:
     for r in generate_prompt_set(250, seed=5, style=style):
         assert verify_math(r["solution"], r["answer"]), r["solution"]
@@ -111,12 +111,17 @@ def test_every_styled_solution_is_correct(style: str) -> None:
         assert int(r["answer"]) == eval(question.replace("×", "*"))  # noqa: S307 - our own text
 
 
-def test_short_style_is_the_column_lines_only() -> None:
+def test_minimal_style_is_the_column_lines_only_and_short_is_one_line() -> None:
     # 47 + 85 -> columns 7+5+0=12, 4+8+1=13; nothing else before the answer
     problem = Problem(1, "47+85", "What is 47 + 85?", 132, ("arithmetic", "addition"))
-    from k15ray.tasks.styles import solve_short
+    from k15ray.tasks.styles import solve_minimal, solve_short
 
-    assert solve_short(problem) == "<think>7+5+0=12\n4+8+1=13</think>\\boxed{132}"
+    assert solve_minimal(problem) == "<think>7+5+0=12\n4+8+1=13</think>\\boxed{132}"
+    assert solve_short(problem) == "<think>47+85=132</think>\\boxed{132}"
+    two_steps = Problem(5, "12+34-5", "What is 12 + 34 - 5?", 41, ("arithmetic", "mixed"))
+    assert solve_short(two_steps) == "<think>12+34-5=41</think>\\boxed{41}"
+    times = Problem(4, "123x4", "What is 123 × 4?", 492, ("arithmetic", "multiplication"))
+    assert solve_short(times) == "<think>123×4=492</think>\\boxed{492}"
 
 
 def test_styles_are_deterministic_and_keep_the_standard_default(tmp_path: Path) -> None:

@@ -62,6 +62,31 @@ def test_builtin_family_kept_dropped_wrong_caught_and_resumed(ray_session: None,
     assert code == 0 and again["sandbox"]["problems_run_now"] == 0 and again["problems_kept"] == 6
 
 
+def test_ctrl_c_keeps_the_finished_problems_and_prints_the_resume_command(
+    ray_session: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from k15ray.testgen.runner import RunStore
+
+    add, calls = RunStore.add, list[int]()
+
+    def add_then_interrupt(self: RunStore, *args: Any) -> None:
+        add(self, *args)  # the problem's runs are on disk before Ctrl-C lands
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunStore, "add", add_then_interrupt)
+    code, output, _ = _gen(tmp_path, "--set", "limit=4", families=["sum_mod"], inputs_per_problem=10)
+    assert code == 130, output
+    config = tmp_path / "gen.yaml"
+    assert f"runs.jsonl are kept\nresume with: k15ray gen-tests {config} --set limit=4" in output
+    assert len((tmp_path / "out" / "runs.jsonl").read_text().splitlines()) == 2
+    monkeypatch.setattr(RunStore, "add", add)
+    code, output, report = _gen(tmp_path, "--set", "limit=4", families=["sum_mod"], inputs_per_problem=10)
+    assert code == 0, output
+    assert report["sandbox"]["problems_run_now"] == 2 and report["problems"] == 4
+
+
 GENERATORS = textwrap.dedent(
     """
     import cyaron
@@ -125,13 +150,13 @@ def test_bad_settings_and_problem_files_are_one_line_errors(tmp_path: Path) -> N
 
 def test_code_env_serves_the_generated_set() -> None:
     env = gym.make("k15/Code-v0", problem_set="generated")
-    prompts = env.unwrapped.prompts
+    prompts = env.unwrapped.prompts  # type: ignore[attr-defined]
     assert len(prompts) >= 200 and {p.difficulty for p in prompts} == {1, 2, 3, 4, 5}
     solutions = {r["id"]: r["solution"] for r in map(json.loads, GENERATED_PROBLEMS.read_text().splitlines())}
     for index in range(0, len(prompts), 40):  # a spread of families and sizes through the real sandbox
         env.reset(options={"prompt_index": index})
         _, reward, *_ = env.step(f"```python\n{solutions[prompts[index].id]}\n```")
         assert reward == 1.0, prompts[index].id
-    assert len(gym.make("k15/Code-v0").unwrapped.prompts) == 12  # the default is unchanged
+    assert len(gym.make("k15/Code-v0").unwrapped.prompts) == 12  # type: ignore[attr-defined]  # the default is unchanged
     with pytest.raises(ValueError, match="problem_set"):
         gym.make("k15/Code-v0", problem_set="hard")
