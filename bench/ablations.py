@@ -34,9 +34,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 ABLATIONS: tuple[str, ...] = ("objective", "sampling", "length_penalty", "beyond_sft")
-REPRODUCED: tuple[str, ...] = ()
+REPRODUCED: tuple[str, ...] = ("on lower response_tokens than off",)
 """Claims (``report.check_expectation``'s ``claim`` text) that reproduced in the recorded run of
-docs/ablations.md: the ones this benchmark guards. Empty until the full sweep has been recorded."""
+docs/ablations.md beyond the seed spread (|t| >= 2): the ones this benchmark guards."""
 SMALL_FILES: tuple[str, ...] = ("summary.json", "before.json", "config.json", "rl/history.jsonl")
 
 

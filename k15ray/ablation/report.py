@@ -108,14 +108,23 @@ def check_expectation(exp: Expectation, arms: dict[str, Any]) -> dict[str, Any]:
         a["std"] ** 2 / max(len(a["values"]), 1) + b["std"] ** 2 / max(len(b["values"]), 1)
     )
     wanted = 1.0 if exp.sign == "higher" else -1.0
+    # seeds that all gave the same value leave no spread (float noise only): no t to report
+    t = diff / spread if spread > 1e-9 * max(1.0, abs(diff)) else None
+    reproduced = bool(not math.isnan(diff) and diff * wanted > 0)
     return {
         "claim": f"{exp.arm} {exp.sign} {exp.metric} than {exp.than or '0'}",
         "difference": diff,
-        "t": diff / spread
-        if spread > 0
-        else None,  # None: one seed per arm, no spread to compare with
-        "reproduced": bool(not math.isnan(diff) and diff * wanted > 0),
+        "t": t,  # None: one seed per arm, or no spread to compare with
+        "reproduced": reproduced,
+        # the paper's sign AND an effect the seeds do not explain (|t| >= 2)
+        "beyond_seed_spread": bool(reproduced and t is not None and abs(t) >= 2.0),
     }
+
+
+def _verdict(e: dict[str, Any]) -> str:
+    if not e["reproduced"]:
+        return "no"
+    return "yes" if e.get("beyond_seed_spread") else "sign only (within the seed spread)"
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -140,7 +149,7 @@ def markdown(report: dict[str, Any]) -> str:
         ]
         for e in report["expectations"]:
             lines.append(
-                f"| {e['claim']} | {e['difference']:+.2f} | {'n/a' if e['t'] is None else format(e['t'], '+.1f')} | {'yes' if e['reproduced'] else 'no'} |"
+                f"| {e['claim']} | {e['difference']:+.2f} | {'n/a' if e['t'] is None else format(e['t'], '+.1f')} | {_verdict(e)} |"
             )
     return "\n".join(lines) + "\n"
 
