@@ -92,27 +92,44 @@ def first_loop_end(tokens: Sequence[int], config: RepeatConfig | None = None) ->
 
     Batch form of the streaming detector, for backends that check a whole chunk of generated
     tokens at once (vLLM between chunks): ``tokens[:first_loop_end(tokens)]`` is exactly what a
-    generation stopped by ``RepeatDetector.update`` would have kept. O(len(tokens) * max_period)
-    in numpy, one vectorised pass per period.
+    generation stopped by ``RepeatDetector.update`` would have kept. ``first_loop_ends`` does many
+    samples in one pass.
     """
-    cfg = config or RepeatConfig()
-    n = len(tokens)
-    if not cfg.enabled or n < 2:
-        return None
-    tok = np.asarray(tokens, dtype=np.int64)
-    positions = np.arange(n, dtype=np.int64)
-    first: int | None = None
-    for p in range(1, min(cfg.max_period, n - 1) + 1):
-        needed = max(p * cfg.min_repeats, cfg.min_tokens)
-        if needed > n:
-            continue
-        match = np.zeros(n, dtype=bool)
-        match[p:] = tok[p:] == tok[:-p]  # tok[t] == tok[t - p]
-        # run[t]: consecutive matches ending at t = t - (index of the last mismatch at or before t)
-        last_miss = np.maximum.accumulate(np.where(match, -1, positions))
-        run = positions - last_miss
-        hit = np.flatnonzero(run + p >= needed)  # L = run + p (module docstring)
-        if hit.size and (first is None or hit[0] < first):
-            first = int(hit[0])
-    return None if first is None else first + 1
+    return first_loop_ends([tokens], config)[0]
 
+
+def first_loop_ends(
+    samples: Sequence[Sequence[int]], config: RepeatConfig | None = None, rows_per_pass: int = 16
+) -> list[int | None]:
+    """``first_loop_end`` of every sample, vectorised over samples, periods and positions
+    ((samples, periods, positions) arrays, ``rows_per_pass`` samples at a time): a vLLM chunk of
+    hundreds of samples is checked in milliseconds instead of a numpy pass per sample and period."""
+    cfg = config or RepeatConfig()
+    out: list[int | None] = [None] * len(samples)
+    if not cfg.enabled:
+        return out
+    for lo in range(0, len(samples), rows_per_pass):
+        part = samples[lo : lo + rows_per_pass]
+        lengths = np.array([len(t) for t in part], dtype=np.int64)
+        n = int(lengths.max(initial=0))
+        if n < 2:
+            continue
+        periods = np.arange(1, min(cfg.max_period, n - 1) + 1, dtype=np.int64)
+        needed = np.maximum(periods * cfg.min_repeats, cfg.min_tokens)
+        keep = needed <= n
+        if not keep.any():
+            continue
+        periods, needed = periods[keep, None], needed[keep, None]
+        positions = np.arange(n, dtype=np.int64)
+        tok = np.full((len(part), n), -1, dtype=np.int64) - positions  # padding matches nothing
+        for i, t in enumerate(part):
+            tok[i, : len(t)] = t
+        back = positions - periods  # (P, n): t - p
+        match = (back >= 0) & (tok[:, None, :] == tok[:, np.maximum(back, 0)])  # (S, P, n)
+        # run[s, p, t]: consecutive matches ending at t = t - (the last mismatch at or before t)
+        last_miss = np.maximum.accumulate(np.where(match, -1, positions), axis=2)
+        hit = (positions - last_miss + periods >= needed).any(axis=1)  # L = run + p (docstring)
+        hit &= positions < lengths[:, None]  # (a sample's own tokens only)
+        for i in np.flatnonzero(hit.any(axis=1)).tolist():
+            out[lo + i] = int(np.argmax(hit[i])) + 1
+    return out

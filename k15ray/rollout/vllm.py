@@ -35,7 +35,7 @@ from typing import Any
 from k15ray.config.repeat import RepeatConfig
 from k15ray.rollout.hf import request_seed
 from k15ray.rollout.nccl_sync import NCCL_EXTENSION
-from k15ray.rollout.repeat import first_loop_end
+from k15ray.rollout.repeat import first_loop_ends
 from k15ray.rollout.weight_sync import check_new_version
 from k15ray.types import BackendFinish, GenerationRequest, GenerationResult, SamplingParams
 
@@ -210,11 +210,17 @@ class VLLMBackend:
             outputs = self._llm.generate(prompts, sampling, use_tqdm=False)
             for i, output in zip(active, outputs, strict=True):
                 completion = output.outputs[0]
-                new = [int(t) for t in completion.token_ids]
+                new = list(completion.token_ids)
                 tokens[i] += new
                 if params.logprobs:
                     logps[i] += _sampled_logprobs(completion.logprobs, new)
-                end = first_loop_end(tokens[i], self.repeat_config) if check else None
+            ends = (  # every active sample in one vectorised pass
+                first_loop_ends([tokens[i] for i in active], self.repeat_config)
+                if check
+                else [None] * len(active)
+            )
+            for i, output, end in zip(active, outputs, ends, strict=True):
+                completion = output.outputs[0]
                 if end is not None:
                     del tokens[i][end:], logps[i][end:]  # logps: [] when not asked for
                     finish[i] = "repeat"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 from k15ray.config.repeat import RepeatConfig
-from k15ray.rollout.repeat import RepeatDetector, first_loop_end
+from k15ray.rollout.repeat import RepeatDetector, first_loop_end, first_loop_ends
 
 
 def _streaming(tokens: list[int], cfg: RepeatConfig) -> int | None:
@@ -38,3 +38,17 @@ def test_agrees_with_streaming_detector_on_loops_and_noise() -> None:
 
 def test_disabled_config_never_fires() -> None:
     assert first_loop_end([7] * 100, RepeatConfig(enabled=False)) is None
+
+
+def test_many_samples_at_once_agree_with_streaming() -> None:
+    """``first_loop_ends`` (samples x periods x positions at once, padded to the longest sample,
+    several passes) gives each sample's streaming answer, whatever its length and neighbours."""
+    rng = random.Random(1)
+    cfg = RepeatConfig(max_period=8, min_repeats=3, min_tokens=6)
+    samples = [[rng.randrange(alphabet) for _ in range(rng.randrange(0, 120))]
+               for alphabet in (2, 3, 5, 50) for _ in range(20)]
+    samples += [[4] * 5, [1, 2] * 40, []]  # too short to fire; a loop; empty
+    got = first_loop_ends(samples, cfg, rows_per_pass=7)
+    assert got == [_streaming(t, cfg) for t in samples]
+    assert any(e is not None for e in got) and any(e is None for e in got)
+    assert first_loop_ends(samples, RepeatConfig(enabled=False)) == [None] * len(samples)
