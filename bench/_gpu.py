@@ -7,6 +7,39 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+PHASES = {
+    "rollout_s": "perf/seconds_rollout",
+    "reward_s": "perf/seconds_reward",
+    "reference_s": "perf/seconds_reference_logp",
+    "learner_s": "perf/seconds_learner",
+    "weight_sync_s": "perf/seconds_weight_sync",
+    "iteration_s": "perf/seconds_iteration",
+    "rollout_tokens": "rollout/tokens",
+    "rollout_tokens_per_s": "perf/rollout_tokens_per_s",
+}
+"""A K15 iteration's phases as the GPU benchmarks report them: their name -> the metric."""
+
+
+def char_tokenizer_policy(out: Path, config_class: Any, **shape: Any) -> str:
+    """A random-weight causal LM of ``config_class(**shape)`` with the built-in character tokenizer
+    (its pad/bos/eos ids; ``vocab_size`` defaults to the tokenizer's), saved to ``out``."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from k15ray.models import build_tokenizer, save_tokenizer
+
+    tokenizer = build_tokenizer()
+    config = config_class(
+        **{"vocab_size": len(tokenizer), **shape},
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.eos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(str(out))
+    save_tokenizer(tokenizer, out)
+    return str(out)
+
 
 def qwen2_05b_dir() -> Path:
     """A Qwen2-0.5B-shaped model with random weights in bf16, saved once per machine.

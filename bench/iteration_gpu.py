@@ -26,34 +26,25 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from _gpu import PHASES, char_tokenizer_policy
+
 ITERATIONS = 12
-PHASES = {
-    "rollout_s": "perf/seconds_rollout",
-    "reward_s": "perf/seconds_reward",
-    "reference_s": "perf/seconds_reference_logp",
-    "learner_s": "perf/seconds_learner",
-    "weight_sync_s": "perf/seconds_weight_sync",
-    "iteration_s": "perf/seconds_iteration",
-    "rollout_tokens": "rollout/tokens",
-    "rollout_tokens_per_s": "perf/rollout_tokens_per_s",
-}
 
 
 def _model_dir(root: Path, smoke: bool) -> str:
     """A random-weight policy with the character tokenizer: SmolLM2-135M's shape (tiny in smoke)."""
-    import torch
-    from transformers import AutoModelForCausalLM, LlamaConfig
+    from transformers import LlamaConfig
 
-    from k15ray.models import build_tokenizer, create_model, save_tokenizer
+    from k15ray.models import create_model
 
     if os.environ.get("K15_ITERATION_MODEL_DIR"):
         return os.environ["K15_ITERATION_MODEL_DIR"]
     out = root / ("tiny" if smoke else "smollm2-135m-shape")
     if smoke:
         return str(create_model("tiny", out, seed=0))
-    tokenizer = build_tokenizer()
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
+    return char_tokenizer_policy(
+        out,
+        LlamaConfig,
         hidden_size=576,
         intermediate_size=1536,
         num_hidden_layers=30,
@@ -61,14 +52,7 @@ def _model_dir(root: Path, smoke: bool) -> str:
         num_key_value_heads=3,
         max_position_embeddings=2048,
         tie_word_embeddings=True,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.eos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
     )
-    torch.manual_seed(0)
-    AutoModelForCausalLM.from_config(config).save_pretrained(str(out))
-    save_tokenizer(tokenizer, out)
-    return str(out)
 
 
 def _config(root: Path, smoke: bool) -> Any:

@@ -27,31 +27,25 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from _gpu import PHASES, char_tokenizer_policy
+
 ITERATIONS = 10
-PHASES = {
-    "rollout_s": "perf/seconds_rollout",
-    "reference_s": "perf/seconds_reference_logp",
-    "learner_s": "perf/seconds_learner",
-    "weight_sync_s": "perf/seconds_weight_sync",
-    "iteration_s": "perf/seconds_iteration",
-    "rollout_tokens_per_s": "perf/rollout_tokens_per_s",
-}
 
 
 def _model_dir(root: Path, smoke: bool) -> str:
     """Qwen2-0.5B's shape with random weights and the character tokenizer (tiny in smoke)."""
-    import torch
-    from transformers import AutoModelForCausalLM, Qwen2Config
+    from transformers import Qwen2Config
 
-    from k15ray.models import build_tokenizer, create_model, save_tokenizer
+    from k15ray.models import create_model
 
     if os.environ.get("K15_SCALE_MODEL_DIR"):
         return os.environ["K15_SCALE_MODEL_DIR"]
     out = root / ("tiny" if smoke else "qwen2-0.5b-shape")
     if smoke:
         return str(create_model("tiny", out, seed=0))
-    tokenizer = build_tokenizer()
-    config = Qwen2Config(
+    return char_tokenizer_policy(
+        out,
+        Qwen2Config,
         vocab_size=151936,  # the real embedding size; the character tokenizer uses its first rows
         hidden_size=896,
         intermediate_size=4864,
@@ -60,14 +54,7 @@ def _model_dir(root: Path, smoke: bool) -> str:
         num_key_value_heads=2,
         max_position_embeddings=4096,
         tie_word_embeddings=True,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.eos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
     )
-    torch.manual_seed(0)
-    AutoModelForCausalLM.from_config(config).save_pretrained(str(out))
-    save_tokenizer(tokenizer, out)
-    return str(out)
 
 
 def _config(root: Path, model_dir: str, smoke: bool, scaled: bool) -> Any:
