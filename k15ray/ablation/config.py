@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from k15ray.config import doc, from_mapping, load_yaml
-from k15ray.config.experiment import ExperimentConfig, experiment_from_mapping
+from k15ray.config.experiment import ExperimentConfig, experiment_from_mapping, set_dotted
 
 METRICS: tuple[str, ...] = (
     "gain_points",
@@ -129,16 +129,6 @@ class AblationConfig:
         return {arm: _arm_experiment(self, arm) for arm in self.arms}
 
 
-def _set_dotted(data: dict[str, Any], dotted: str, value: Any, where: str) -> None:
-    node = data
-    *parents, leaf = dotted.split(".")
-    for key in parents:
-        node = node.setdefault(key, {})
-        if not isinstance(node, dict):
-            raise ValueError(f"{where}{dotted}: {key} is not a section")
-    node[leaf] = value
-
-
 def _arm_experiment(cfg: AblationConfig, arm: str) -> ExperimentConfig:
     data = copy.deepcopy(cfg.experiment)
     start = cfg.start_path
@@ -149,9 +139,9 @@ def _arm_experiment(cfg: AblationConfig, arm: str) -> ExperimentConfig:
         "env.config.data_path": str(start / cfg.train_data),
         "eval.env_config.data_path": str(start / cfg.heldout_data),
     }.items():
-        _set_dotted(data, dotted, value, "experiment.")
+        set_dotted(data, dotted, value, "experiment.")
     for dotted, value in cfg.arms[arm].items():
-        _set_dotted(data, str(dotted), value, where)
+        set_dotted(data, str(dotted), value, where)
     try:
         return experiment_from_mapping(data)
     except ValueError as err:
@@ -163,7 +153,7 @@ def load_ablation(path: str | Path, overrides: Mapping[str, Any] | None = None) 
     errors read ``<file>: <field>: what to fix``."""
     data = load_yaml(path)
     for dotted, value in (overrides or {}).items():
-        _set_dotted(data, dotted, value, "--set ")
+        set_dotted(data, dotted, value, "--set ")
     try:
         cfg = from_mapping(AblationConfig, data)
         cfg.arm_experiments()

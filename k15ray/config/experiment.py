@@ -258,11 +258,17 @@ def load_experiment(path: str | Path, overrides: Mapping[str, Any] | None = None
     """Read a YAML experiment config and apply dotted-key ``overrides`` (``--set`` values)."""
     data = load_yaml(path)
     for dotted, value in (overrides or {}).items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-            if not isinstance(node, dict):
-                raise ValueError(f"--set {dotted}: {key} is not a section")
-        node[leaf] = value
+        set_dotted(data, dotted, value, where="--set ")
     return experiment_from_mapping(data, where=f"{path}: ")
+
+
+def set_dotted(data: dict[str, Any], dotted: str, value: Any, where: str = "") -> None:
+    """``data["a"]["b"] = value`` for ``dotted = "a.b"``, making missing sections; a key that is
+    not a section is a ``ValueError`` starting with ``where``."""
+    node = data
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"{where}{dotted}: {key} is not a section")
+    node[leaf] = value
