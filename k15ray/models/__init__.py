@@ -1,8 +1,10 @@
 """The built-in policy: a character tokenizer and small Llama presets, saved in Hugging Face format.
 
 ``create_model(preset, out_dir)`` writes a randomly initialised model (safetensors) with its
-tokenizer; ``load_policy(model_dir)`` loads any causal-LM directory through ``Auto*`` classes, so
-the built-in tiny model and a real checkpoint take the same path (DESIGN.md, "Models").
+tokenizer (and, for the vision-language preset ``tiny-vl``, its image processor:
+``vision_language.py``); ``load_policy(model_dir)`` loads any causal-LM directory through
+``Auto*`` classes, so the built-in tiny model and a real checkpoint take the same path
+(DESIGN.md, "Models").
 """
 
 from __future__ import annotations
@@ -17,16 +19,34 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTra
 from k15ray.errors import UserError
 from k15ray.models.presets import PRESETS, Preset, preset_config
 from k15ray.models.tokenizer import build_tokenizer, save_tokenizer
+from k15ray.models.vision_language import (
+    IMAGE_TOKEN,
+    VISION_PRESETS,
+    VisionPreset,
+    check_image_input,
+    check_vision_model_dir,
+    create_vision_model,
+    is_vision_config,
+    load_vision_policy,
+)
 
 __all__ = [
+    "IMAGE_TOKEN",
     "PRESETS",
+    "VISION_PRESETS",
     "Preset",
+    "VisionPreset",
     "build_tokenizer",
+    "check_image_input",
     "check_model_dir",
+    "check_vision_model_dir",
     "count_parameters",
     "create_model",
+    "create_vision_model",
     "is_model_dir",
+    "is_vision_config",
     "load_policy",
+    "load_vision_policy",
     "preset_config",
     "save_tokenizer",
 ]
@@ -38,11 +58,17 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 
 def create_model(preset: str, out_dir: str | Path, seed: int = 0) -> Path:
-    """Build preset ``preset`` ("tiny" | "small") with random weights and save it to ``out_dir``.
+    """Build preset ``preset`` ("tiny" | "small" | "tiny-vl") with random weights and save it to ``out_dir``.
 
     Writes ``config.json``, ``model.safetensors``, ``generation_config.json``, ``tokenizer.json``
-    and ``tokenizer_config.json`` (with the chat template). Returns ``out_dir``.
+    and ``tokenizer_config.json`` (with the chat template); a vision-language preset also writes
+    its image processor (``create_vision_model``). Returns ``out_dir``.
     """
+    if preset in VISION_PRESETS:
+        return create_vision_model(out_dir, seed=seed, preset=preset)
+    if preset not in PRESETS:
+        valid = sorted([*PRESETS, *VISION_PRESETS])
+        raise UserError(f"unknown model preset {preset!r}; valid presets are {valid}")
     tokenizer = build_tokenizer()
     config = preset_config(preset, len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id)
     torch.manual_seed(seed)
