@@ -129,7 +129,6 @@ def first_loop_ends(
         # run[s, p, t]: consecutive matches ending at t = t - (the last mismatch at or before t)
         last_miss = np.maximum.accumulate(np.where(match, -1, positions), axis=2)
         hit = (positions - last_miss + periods >= needed).any(axis=1)  # L = run + p (docstring)
-        hit &= positions < lengths[:, None]  # (a sample's own tokens only)
         for i in np.flatnonzero(hit.any(axis=1)).tolist():
             out[lo + i] = int(np.argmax(hit[i])) + 1
     return out
