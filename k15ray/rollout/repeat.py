@@ -128,7 +128,7 @@ def first_loop_ends(
         match = (back >= 0) & (tok[:, None, :] == tok[:, np.maximum(back, 0)])  # (S, P, n)
         # run[s, p, t]: consecutive matches ending at t = t - (the last mismatch at or before t)
         last_miss = np.maximum.accumulate(np.where(match, -1, positions), axis=2)
-        hit: np.ndarray = (positions - last_miss + periods >= needed).any(axis=1)  # L = run + p (docstring)
+        hit = np.any(positions - last_miss + periods >= needed, axis=1)  # L = run + p (docstring)
         for i in np.flatnonzero(hit.any(axis=1)).tolist():
             out[lo + i] = int(np.argmax(hit[i])) + 1
     return out
