@@ -17,6 +17,7 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from k15ray.errors import UserError
+from k15ray.models.loading import load_pretrained
 from k15ray.models.presets import PRESETS, Preset, preset_config
 from k15ray.models.tokenizer import build_tokenizer, save_tokenizer
 from k15ray.models.vision_language import (
@@ -154,11 +155,6 @@ def load_policy(
     Raises ``UserError`` (a ``ValueError``) when ``model_dir`` is not such a directory, saying
     what is missing (``check_model_dir``).
     """
-    path = check_model_dir(model_dir)
-    if isinstance(dtype, str):
-        dtype = getattr(torch, dtype)
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
-    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype)
-    model.to(torch.device(device))  # type: ignore[arg-type]  # nn.Module.to, in place
-    model.eval()
-    return model, tokenizer
+    return load_pretrained(
+        check_model_dir(model_dir), AutoModelForCausalLM, AutoTokenizer, dtype, device
+    )

@@ -42,6 +42,7 @@ from transformers import (
 )
 
 from k15ray.errors import UserError
+from k15ray.models.loading import load_pretrained
 from k15ray.models.presets import preset_config
 from k15ray.models.tokenizer import (
     ASSISTANT_TOKEN,
@@ -254,11 +255,6 @@ def load_vision_policy(
 
     Raises ``UserError`` (a ``ValueError``) when ``model_dir`` is not such a directory
     (``check_vision_model_dir``)."""
-    path = check_vision_model_dir(model_dir)
-    if isinstance(dtype, str):
-        dtype = getattr(torch, dtype)
-    processor = AutoProcessor.from_pretrained(str(path))
-    model = AutoModelForImageTextToText.from_pretrained(str(path), dtype=dtype)
-    model.to(torch.device(device))  # type: ignore[arg-type]  # nn.Module.to, in place
-    model.eval()
-    return model, processor
+    return load_pretrained(
+        check_vision_model_dir(model_dir), AutoModelForImageTextToText, AutoProcessor, dtype, device
+    )
