@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,63 @@ PHASES = {
     "rollout_tokens_per_s": "perf/rollout_tokens_per_s",
 }
 """A K15 iteration's phases as the GPU benchmarks report them: their name -> the metric."""
+
+
+def phase_medians(results: list[dict[str, Any]]) -> dict[str, float]:
+    """Median over ``results`` (K15 results) of every phase in ``PHASES`` that they report."""
+    return {
+        name: round(statistics.median(float(r[key]) for r in results if key in r), 4)
+        for name, key in PHASES.items()
+        if any(key in r for r in results)
+    }
+
+
+def math_k15_config(
+    root: Path,
+    model_dir: str,
+    smoke: bool,
+    rollout: dict[str, Any],
+    learner: dict[str, Any],
+    logdir: str,
+) -> Any:
+    """The GPU benchmarks' K15 run on k15/Math-v0 (1,000 generated problems of levels 1, 2, 4):
+    ``configs/smollm2_gpu.yaml``'s shapes (64 prompts x k=8 at T 0.7, <= 256 response tokens; a
+    smoke run 4 x 4, <= 32), an fp32 learner at lr 2e-6, no held-out evaluation; ``rollout`` and
+    ``learner`` add or override their sections' fields."""
+    from k15ray.algorithms import K15Config
+    from k15ray.tasks import write_splits
+
+    splits = write_splits(root / "data", n_train=1000, n_heldout=10, seed=0, levels=[1, 2, 4])
+    config = (
+        K15Config()
+        .environment("k15/Math-v0", env_config={"data_path": str(splits["train"])})
+        .policy(model_dir=model_dir, dtype="float32")
+        .k15_rollouts(
+            rollout={
+                "samples_per_prompt": 4 if smoke else 8,
+                "temperature": 0.7,
+                "max_batch_size": 512,
+                **rollout,
+            },
+            partial_rollout={
+                "budget_tokens": 32 if smoke else 256,
+                "max_response_tokens": 32 if smoke else 256,
+            },
+            sampling={"prompts_per_iteration": 4 if smoke else 64},
+        )
+        .k15_training(
+            learner={
+                "lr": 2e-6,
+                "num_minibatches": 2 if smoke else 8,
+                "num_gpus": 0 if smoke else 1,
+                **learner,
+            }
+        )
+        .k15_evaluation(heldout={"every_iterations": 0})
+        .debugging(seed=0)
+    )
+    config.k15_logdir = logdir
+    return config
 
 
 def char_tokenizer_policy(out: Path, config_class: Any, **shape: Any) -> str:

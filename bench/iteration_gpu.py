@@ -21,12 +21,11 @@ check the plumbing; its figures mean nothing.
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from _gpu import PHASES, char_tokenizer_policy
+from _gpu import char_tokenizer_policy, math_k15_config, phase_medians
 
 ITERATIONS = 12
 
@@ -56,10 +55,6 @@ def _model_dir(root: Path, smoke: bool) -> str:
 
 
 def _config(root: Path, smoke: bool) -> Any:
-    from k15ray.algorithms import K15Config
-    from k15ray.tasks import write_splits
-
-    splits = write_splits(root / "data", n_train=1000, n_heldout=10, seed=0, levels=[1, 2, 4])
     gpu = (
         {}
         if smoke
@@ -70,44 +65,14 @@ def _config(root: Path, smoke: bool) -> Any:
             "gpu_memory_utilization": 0.3,
         }
     )
-    config = (
-        K15Config()
-        .environment("k15/Math-v0", env_config={"data_path": str(splits["train"])})
-        .policy(model_dir=_model_dir(root, smoke), dtype="float32")
-        .k15_rollouts(
-            rollout={
-                "num_workers": 1,
-                "samples_per_prompt": 4 if smoke else 8,
-                "temperature": 0.7,
-                "max_batch_size": 512,
-                "logprobs_every_iterations": 2,
-                **gpu,
-            },
-            partial_rollout={
-                "budget_tokens": 32 if smoke else 256,
-                "max_response_tokens": 32 if smoke else 256,
-            },
-            sampling={"prompts_per_iteration": 4 if smoke else 64},
-        )
-        .k15_training(
-            learner={
-                "lr": 2e-6,
-                "num_minibatches": 2 if smoke else 8,
-                "num_gpus": 0 if smoke else 1,
-            }
-        )
-        .k15_evaluation(heldout={"every_iterations": 0})
-        .debugging(seed=0)
+    return math_k15_config(
+        root,
+        _model_dir(root, smoke),
+        smoke,
+        rollout={"num_workers": 1, "logprobs_every_iterations": 2, **gpu},
+        learner={},
+        logdir=str(root / "rl"),
     )
-    config.k15_logdir = str(root / "rl")
-    return config
-
-
-def _medians(results: list[dict[str, Any]]) -> dict[str, float]:
-    return {
-        name: round(statistics.median(float(r[key]) for r in results), 4)
-        for name, key in PHASES.items()
-    }
 
 
 def run() -> dict[str, Any]:
@@ -131,8 +96,8 @@ def run() -> dict[str, Any]:
             if started:
                 ray.shutdown()
     measured = results[2:]
-    on = _medians([r for i, r in enumerate(measured, start=2) if i % 2 == 0])
-    off = _medians([r for i, r in enumerate(measured, start=2) if i % 2 == 1])
+    on = phase_medians([r for i, r in enumerate(measured, start=2) if i % 2 == 0])
+    off = phase_medians([r for i, r in enumerate(measured, start=2) if i % 2 == 1])
     return {
         "value": off["rollout_tokens_per_s"],
         "unit": "rollout tokens/s (log-probs off)",

@@ -22,12 +22,11 @@ the plumbing; its figures mean nothing.
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from _gpu import PHASES, char_tokenizer_policy
+from _gpu import char_tokenizer_policy, math_k15_config, phase_medians
 
 ITERATIONS = 10
 
@@ -58,10 +57,6 @@ def _model_dir(root: Path, smoke: bool) -> str:
 
 
 def _config(root: Path, model_dir: str, smoke: bool, scaled: bool) -> Any:
-    from k15ray.algorithms import K15Config
-    from k15ray.tasks import write_splits
-
-    splits = write_splits(root / "data", n_train=1000, n_heldout=10, seed=0, levels=[1, 2, 4])
     if smoke:
         rollout: dict[str, Any] = {"num_workers": 2 if scaled else 1, "num_cpus_per_worker": 1}
     elif scaled:
@@ -70,51 +65,30 @@ def _config(root: Path, model_dir: str, smoke: bool, scaled: bool) -> Any:
             "num_workers": 2,
             "num_gpus_per_worker": 1,
             "dtype": "bfloat16",
+            "gpu_memory_utilization": 0.6,
         }
-        rollout["gpu_memory_utilization"] = 0.6
     else:
-        rollout = {"backend": "vllm", "colocate": True, "dtype": "bfloat16"}
-        rollout["gpu_memory_utilization"] = 0.3
+        rollout = {
+            "backend": "vllm",
+            "colocate": True,
+            "dtype": "bfloat16",
+            "gpu_memory_utilization": 0.3,
+        }
     learner = {
-        "lr": 2e-6,
-        "num_minibatches": 2 if smoke else 8,
-        "num_gpus": 0 if smoke else 1,
         "num_learners": 2 if scaled else 0,
         "num_threads": 1 if smoke else 0,
     }
-    config = (
-        K15Config()
-        .environment("k15/Math-v0", env_config={"data_path": str(splits["train"])})
-        .policy(model_dir=model_dir, dtype="float32")
-        .k15_rollouts(
-            rollout={
-                "samples_per_prompt": 4 if smoke else 8,
-                "temperature": 0.7,
-                "max_batch_size": 512,
-                **rollout,
-            },
-            partial_rollout={
-                "budget_tokens": 32 if smoke else 256,
-                "max_response_tokens": 32 if smoke else 256,
-            },
-            sampling={"prompts_per_iteration": 4 if smoke else 64},
-        )
-        .k15_training(learner=learner)
-        .k15_evaluation(heldout={"every_iterations": 0})
-        .debugging(seed=0)
+    config = math_k15_config(
+        root,
+        model_dir,
+        smoke,
+        rollout=rollout,
+        learner=learner,
+        logdir=str(root / ("rl_scaled" if scaled else "rl_one_gpu")),
     )
     if smoke:
         config.learners(num_cpus_per_learner=0.5)
-    config.k15_logdir = str(root / ("rl_scaled" if scaled else "rl_one_gpu"))
     return config
-
-
-def _medians(results: list[dict[str, Any]]) -> dict[str, float]:
-    return {
-        name: round(statistics.median(float(r[key]) for r in results if key in r), 4)
-        for name, key in PHASES.items()
-        if any(key in r for r in results)
-    }
 
 
 def _run_arm(
@@ -146,7 +120,7 @@ def run() -> dict[str, Any]:
         finally:
             if started:
                 ray.shutdown()
-    base, ours = _medians(one[2:] or one), _medians(scaled[2:] or scaled)
+    base, ours = phase_medians(one[2:] or one), phase_medians(scaled[2:] or scaled)
     return {
         "value": ours["rollout_tokens_per_s"],
         "unit": "rollout tokens/s, 2 learners + 2 vLLM engines (4 GPUs)",
