@@ -159,9 +159,8 @@ class RolloutPool:
         self._version: int | None = None  # the version last loaded into the actors, by either route
         self._weights_source: Callable[[], tuple[Mapping[str, Any], int]] | None = None
         self._num_replacements = 0
-        self.workers: list[Any] = [
-            self._start() for _ in range(self.config.num_workers)
-        ]  # from model_dir
+        # the first actors load the weights in model_dir
+        self.workers: list[Any] = [self._start() for _ in range(self.config.num_workers)]
         self._nccl_workers: list[Any] = []  # the actors of the NCCL group (init_nccl)
 
     def set_weights_source(self, source: Callable[[], tuple[Mapping[str, Any], int]]) -> None:
@@ -352,9 +351,7 @@ class RolloutPool:
                 "sender = pool.init_nccl(device) first (again, after an actor was replaced)"
             )
         held = self.policy_versions()  # checked here: a receive that raised would hang the sender
-        if (
-            not self.nccl_group_current
-        ):  # an actor died just now: its replacement is not in the group
+        if not self.nccl_group_current:  # an actor died just now: its replacement is not in the group
             raise RuntimeError(
                 "a rollout actor was replaced before the NCCL weight sync: call "
                 "sender = pool.init_nccl(device) again, then sync"
