@@ -87,3 +87,29 @@ def test_a_reversed_direction_does_not_reproduce(tmp_path: Path) -> None:
     assert report["expectations"][2]["reproduced"]  # a lower than b: -15 points
     assert "| mirror" not in (out / "toy.md").read_text()
     assert "| a higher gain_points than b | -15.00 |" in (out / "toy.md").read_text()
+
+
+def test_verdict_weighs_the_difference_against_the_seed_spread() -> None:
+    """'yes' needs the paper's sign and |t| >= 2; seeds that all agree leave no spread, so no t
+    and no 'yes' (the sweep once printed t = 8.5e15 for a one-sample difference)."""
+    from k15ray.ablation.config import Expectation
+    from k15ray.ablation.report import check_expectation
+
+    def arm(*values: float) -> dict[str, object]:
+        mean = sum(values) / len(values)
+        std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+        return {"stats": {"gain_points": {"mean": mean, "std": std, "values": list(values)}}}
+
+    arms = {
+        "clear": arm(10.0, 11.0, 12.0),
+        "noisy": arm(0.0, 6.0, 12.0),
+        "flat": arm(0.1 + 0.2, 0.3, 0.3),  # equal up to float error, as seeds that agree
+    }
+    clear = check_expectation(Expectation(arm="clear", than="noisy"), arms)
+    assert clear["reproduced"] and not clear["beyond_seed_spread"]  # +5 points, t = 1.4
+    vs_zero = check_expectation(Expectation(arm="clear"), arms)
+    assert vs_zero["reproduced"] and vs_zero["beyond_seed_spread"]  # +11, t = 19
+    flat = check_expectation(Expectation(arm="flat"), arms)
+    assert flat["t"] is None and flat["reproduced"] and not flat["beyond_seed_spread"]
+    wrong = check_expectation(Expectation(arm="noisy", than="clear"), arms)
+    assert not wrong["reproduced"] and not wrong["beyond_seed_spread"]
