@@ -32,7 +32,14 @@ from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 
 from k15ray.algorithms.config import K15Config
 from k15ray.algorithms.data_parallel import SHARD_LOSS_SCALE, row_shard
-from k15ray.batch import ATTENTION_MASK, INPUT_IDS, LOSS_MASK, REFERENCE_TOKEN_LOGP, TOKEN_LOGP
+from k15ray.batch import (
+    ATTENTION_MASK,
+    INPUT_IDS,
+    LOSS_MASK,
+    REFERENCE_TOKEN_LOGP,
+    TOKEN_LOGP,
+    row_pixel_values,
+)
 from k15ray.config.k15 import K15Settings
 from k15ray.logprobs import policy_token_logprobs, sequence_logprobs
 from k15ray.objectives import objective_fn
@@ -90,7 +97,10 @@ class K15Learner(TorchLearner):
             for s in range(0, batch[INPUT_IDS].shape[0], chunk):
                 ids = torch.as_tensor(batch[INPUT_IDS][s : s + chunk], device=self._device)
                 mask = torch.as_tensor(batch[ATTENTION_MASK][s : s + chunk], device=self._device)
-                token_logp = policy_token_logprobs(policy, ids, mask, temperature=temperature)
+                pixels = row_pixel_values(batch, slice(s, s + chunk))  # the same images as the loss's forward
+                if pixels is not None:
+                    pixels = torch.as_tensor(pixels, device=self._device, dtype=next(policy.parameters()).dtype)
+                token_logp = policy_token_logprobs(policy, ids, mask, temperature=temperature, pixel_values=pixels)
                 out.append(token_logp.float().cpu().numpy())
         policy.train(was_training)
         if not out:  # a learner whose share of the reference pass is empty

@@ -1,7 +1,8 @@
 """The policy pi_theta as an RLlib ``TorchRLModule``: a Hugging Face causal LM loaded through ``Auto*``.
 
 RLlib's ``TorchLearner`` optimises an ``RLModule``; this thin wrapper holds the causal LM
-(``self.policy``) and turns a padded batch of prompt + response token ids into per-token
+(``self.policy``; a vision-language directory loads through ``AutoModelForImageTextToText`` and
+reads the batch's ``pixel_values``) and turns a padded batch of prompt + response token ids into per-token
 log-probabilities log pi_theta(y_t | x, y_<t) (``k15ray.logprobs.policy_token_logprobs``).
 The module never samples: rollouts run in ``k15ray.rollout`` actors, so the inference and
 exploration forwards are the same no-grad log-prob computation.
@@ -29,7 +30,9 @@ class K15PolicyModule(TorchRLModule):
     """pi_theta: a causal LM from ``model_config["model_dir"]`` returning token log-probs."""
 
     def setup(self) -> None:
-        from transformers import AutoModelForCausalLM
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
+
+        from k15ray.models.vision_language import is_vision_config
 
         cfg: dict[str, Any] = dict(self.model_config or {})  # type: ignore[arg-type]
         if not cfg.get("model_dir"):
@@ -39,7 +42,9 @@ class K15PolicyModule(TorchRLModule):
             )
         dtype = getattr(torch, cfg.get("dtype", "float32"))
         self.temperature = float(cfg.get("temperature", 1.0))
-        self.policy = AutoModelForCausalLM.from_pretrained(cfg["model_dir"], dtype=dtype)
+        vision = is_vision_config(AutoConfig.from_pretrained(cfg["model_dir"]))  # LLaVA-style: sees images
+        auto = AutoModelForImageTextToText if vision else AutoModelForCausalLM
+        self.policy = auto.from_pretrained(cfg["model_dir"], dtype=dtype)
         self.policy.config.use_cache = False
         self.policy.eval()  # no dropout (module docstring)
 
@@ -48,11 +53,15 @@ class K15PolicyModule(TorchRLModule):
             return self._forward_train(batch)
 
     def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        from k15ray.batch import row_pixel_values
         from k15ray.logprobs import policy_token_logprobs
 
         self.policy.eval()  # RLlib puts modules in train mode before an update: dropout stays off
         # (B, T): log softmax(z_t / T)[input_ids[t]]; the learner masks it with LOSS_MASK
+        pixels = row_pixel_values(batch)  # None without images
+        if pixels is not None:
+            pixels = torch.as_tensor(pixels).to(self.policy.dtype)
         token_logp = policy_token_logprobs(
-            self.policy, batch[INPUT_IDS], batch[ATTENTION_MASK], temperature=self.temperature
+            self.policy, batch[INPUT_IDS], batch[ATTENTION_MASK], temperature=self.temperature, pixel_values=pixels
         )
         return {TOKEN_LOGP: token_logp}

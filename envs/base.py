@@ -189,6 +189,11 @@ class TextEnv(gym.Env[Any, str]):
             return "".join(c if c in chars else "?" for c in feedback[: space.max_length])
         return feedback
 
+    def prompt_images(self, prompt: Prompt) -> tuple[Any, ...]:
+        """The images a vision-language policy sees with ``prompt`` (``(H, W, 3)`` uint8 arrays);
+        none for a text environment. ``k15/Vision-v0`` shows each prompt's image."""
+        return ()
+
     def feedback(self, prompt: Prompt, response: str, result: RewardResult) -> str:
         """The text shown before another turn of a multi-turn episode (``max_turns > 1``)."""
         return "That answer is not correct. Try again."

@@ -231,6 +231,10 @@ class VisionEnv(TextEnv):
             self._arrays.move_to_end(prompt.id)
         return cached.copy()
 
+    def prompt_images(self, prompt: Prompt) -> tuple[np.ndarray, ...]:
+        """``(image_of(prompt),)``: what a vision-language policy's rollouts and learner see."""
+        return (self.image_of(prompt),)
+
     # ---- Gymnasium API -----------------------------------------------------------------------
     def _indices_by_source(self) -> dict[str, list[int]]:
         by_source: dict[str, list[int]] = {}

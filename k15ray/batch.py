@@ -7,13 +7,18 @@ Pure functions (numpy only), used by ``K15.training_step`` between the reward ph
 * ``build_batch``: one row per trajectory, ``[prompt tokens | response tokens | pad]`` (right
   padding), ``loss_mask`` 1 on the response tokens that enter the loss (all segments, or only those
   of each trajectory's last generating iteration; ``k15ray.partial_rollout.loss_mask``);
+* images (a vision-language policy): when a trajectory has images, ``build_batch`` adds
+  ``pixel_values`` (N, M, 3, S, S), each row's images as its policy's image processor makes them
+  (zeros past its count), and ``num_images`` (N,); rows keep their images through ``minibatches``,
+  and ``row_pixel_values`` gives the forward the images of some rows in row order;
 * ``minibatches``: shuffles the groups and cuts them into ``num_minibatches`` minibatches of whole
   groups, renumbering ``group_index`` 0..G'-1 and trimming padding to each minibatch's longest row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +43,12 @@ TOKEN_LOGP = "token_logp"
 # (N, T) log-probs the rollout backend reported; nan on tokens whose segment has none
 # (``rollout.logprobs_every_iterations``), 0 on prompt and pad
 ROLLOUT_TOKEN_LOGP = "rollout_token_logp"
+# Vision-language policies only: (N, M, 3, S, S) pixel values of each row's images, and (N,) counts.
+PIXEL_VALUES = "pixel_values"
+NUM_IMAGES = "num_images"
+
+PixelFn = Callable[[Sequence[Any]], np.ndarray]
+"""Images (``(H, W, 3)`` uint8 arrays) -> their pixel values ``(n, 3, S, S)`` (the image processor)."""
 CURRENT_VERSION_MASK = "current_version_mask"  # (N, T) 1 on tokens of this policy version
 
 
@@ -47,8 +58,10 @@ def build_batch(
     loss_mask_mode: str,
     current_version: int,
     pad_token_id: int = 0,
+    pixel_fn: PixelFn | None = None,
 ) -> Batch:
-    """The padded batch of all trajectories of ``groups`` (their ``reward`` already shaped)."""
+    """The padded batch of all trajectories of ``groups`` (their ``reward`` already shaped); with
+    images on any trajectory, ``pixel_fn`` turns them into the ``pixel_values`` column."""
     rows = [t for g in groups for t in g]
     lengths = [len(t.prompt_token_ids) + t.num_response_tokens for t in rows]
     n, width = len(rows), max(lengths, default=1)
@@ -66,7 +79,9 @@ def build_batch(
             lp for seg in t.segments for lp in (seg.logprobs or [np.nan] * len(seg.token_ids))
         ]
         current[i, p : p + r] = version_mask(t, current_version)
+    vision = _pixel_columns(rows, pixel_fn) if any(t.images for t in rows) else {}
     return {
+        **vision,
         INPUT_IDS: input_ids,
         ATTENTION_MASK: attention,
         LOSS_MASK: mask,
@@ -77,6 +92,37 @@ def build_batch(
         ROLLOUT_TOKEN_LOGP: rollout_logp,
         CURRENT_VERSION_MASK: current,
     }
+
+
+def _pixel_columns(rows: Sequence[Trajectory], pixel_fn: PixelFn | None) -> Batch:
+    if pixel_fn is None:
+        raise ValueError("trajectories with images need pixel_fn (the policy's image processor) to build a batch")
+    counts = np.array([len(t.images) for t in rows], dtype=np.int64)  # (N,)
+    pixels = np.asarray(pixel_fn([image for t in rows for image in t.images]), dtype=np.float32)  # (sum, 3, S, S)
+    out = np.zeros((len(rows), int(counts.max()), *pixels.shape[1:]), dtype=np.float32)  # (N, M, 3, S, S)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    for i, n in enumerate(counts):
+        out[i, :n] = pixels[starts[i] : starts[i] + n]
+    return {PIXEL_VALUES: out, NUM_IMAGES: counts}
+
+
+def row_pixel_values(batch: Any, rows: slice | None = None) -> Any:
+    """The pixel values of ``batch``'s rows (all, or ``rows``) in row order, each row's own count:
+    ``(sum of num_images, 3, S, S)``, what a LLaVA-style forward takes with those rows' tokens;
+    None for a batch without images. Works on numpy arrays and torch tensors alike."""
+    if PIXEL_VALUES not in batch:
+        return None
+    pixels, counts = batch[PIXEL_VALUES], batch[NUM_IMAGES]
+    if rows is not None:
+        pixels, counts = pixels[rows], counts[rows]
+    picked = [pixels[i, : int(n)] for i, n in enumerate(counts) if int(n)]
+    if not picked:
+        return None
+    if isinstance(pixels, np.ndarray):
+        return np.concatenate(picked)
+    import torch
+
+    return torch.cat(picked)
 
 
 def rollout_logp_gap(batch: Batch, reference_token_logp: np.ndarray) -> tuple[float, float]:

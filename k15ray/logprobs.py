@@ -261,8 +261,12 @@ def policy_token_logprobs(
     attention_mask: Tensor | None = None,
     chunk_tokens: int = 256,
     temperature: float = 1.0,
+    pixel_values: Tensor | None = None,
 ) -> Tensor:
     """Next-token log-probs of a Hugging Face causal LM aligned with ``input_ids``: (B, T) -> (B, T).
+
+    A vision-language model (LLaVA-style) also takes ``pixel_values``: the images of the rows, in
+    row order, one per image placeholder run (``k15ray.batch.row_pixel_values``).
 
     ``out[:, t] = log softmax(z_t / T)[input_ids[:, t]]`` for t >= 1, where z_t are the model's
     logits after ``input_ids[:, :t]`` and T = ``temperature`` > 0: the log-probs of the policy the
@@ -285,15 +289,17 @@ def policy_token_logprobs(
     base: Any = getattr(model, "base_model", None)
     fast = isinstance(head, torch.nn.Linear) and base is not None and base is not model
     if fast and not _logits_transformed_after_head(model):
+        vision = {} if pixel_values is None else {"pixel_values": pixel_values}
         hidden = base(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **vision
         ).last_hidden_state  # (B, T, H)
         logp = hidden_token_logprobs(
             hidden[:, :-1], head.weight, targets, head.bias, chunk_tokens, temperature
         )
     else:
+        vision = {} if pixel_values is None else {"pixel_values": pixel_values}
         logits = model(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **vision
         ).logits  # (B, T, V)
         logp = token_logprobs(logits[:, :-1], targets, temperature=temperature)
     return torch.nn.functional.pad(logp, (1, 0), value=0.0)  # (B, T), position 0 = 0

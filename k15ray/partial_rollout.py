@@ -31,6 +31,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from k15ray.config.partial_rollout import PartialRolloutConfig
 from k15ray.types import GenerationRequest, GenerationResult, Segment, Trajectory
 
@@ -89,6 +91,7 @@ class PartialRolloutBuffer:
             request_id=_request_id(group_id, traj),
             token_ids=tuple(traj.prompt_token_ids) + traj.response_token_ids,  # prompt + earlier segments
             max_new_tokens=max_new,
+            images=traj.images,  # a continuation sees the prompt's images again
         )
 
     def resume_requests(self) -> list[GenerationRequest]:
@@ -101,18 +104,26 @@ class PartialRolloutBuffer:
         ]
 
     def new_requests(
-        self, prompt_ids: Sequence[str], prompt_token_ids: Sequence[Sequence[int]], k: int
+        self,
+        prompt_ids: Sequence[str],
+        prompt_token_ids: Sequence[Sequence[int]],
+        k: int,
+        images: Sequence[tuple[Any, ...]] | None = None,
     ) -> list[GenerationRequest]:
-        """Open one group of k trajectories per prompt and return their k requests each."""
+        """Open one group of k trajectories per prompt and return their k requests each;
+        ``images`` (one tuple per prompt, ``()`` for a text-only one) go with every trajectory."""
         if len(prompt_ids) != len(prompt_token_ids):
             raise ValueError("prompt_ids and prompt_token_ids must have one entry per prompt")
+        images = images if images is not None else [()] * len(prompt_ids)
+        if len(images) != len(prompt_ids):
+            raise ValueError("images must have one entry (a tuple, () for none) per prompt")
         if k < 1:
             raise ValueError(f"k (samples per prompt) must be >= 1, got {k}")
         requests: list[GenerationRequest] = []
-        for pid, ids in zip(prompt_ids, prompt_token_ids, strict=True):
+        for pid, ids, shown in zip(prompt_ids, prompt_token_ids, images, strict=True):
             gid = self._next_group_id
             self._next_group_id += 1
-            trajs = [Trajectory(pid, j, tuple(int(t) for t in ids)) for j in range(k)]
+            trajs = [Trajectory(pid, j, tuple(int(t) for t in ids), images=tuple(shown)) for j in range(k)]
             self.groups[gid] = Group(gid, pid, trajs)
             requests.extend(self._request(gid, t) for t in trajs)
         return requests
@@ -157,7 +168,8 @@ class PartialRolloutBuffer:
         return update
 
     def state_dict(self) -> dict[str, Any]:
-        """Plain Python data (lists, dicts, numbers, strings): picklable and JSON-friendly."""
+        """Plain Python data (lists, dicts, numbers, strings): picklable, and JSON-friendly unless
+        a trajectory has images (they stay uint8 arrays)."""
         return {
             "next_group_id": self._next_group_id,
             "groups": [
@@ -229,6 +241,7 @@ def _traj_to_dict(t: Trajectory) -> dict[str, Any]:
         "response_text": t.response_text,
         "reward": t.reward,
         "reward_details": dict(t.reward_details),
+        **({"images": [np.asarray(i) for i in t.images]} if t.images else {}),  # uint8 arrays
     }
 
 
@@ -245,4 +258,5 @@ def _traj_from_dict(d: Mapping[str, Any]) -> Trajectory:
         response_text=str(d["response_text"]),
         reward=float(d["reward"]),
         reward_details=dict(d["reward_details"]),
+        images=tuple(np.asarray(i, dtype=np.uint8) for i in d.get("images", ())),
     )

@@ -99,6 +99,35 @@ def encode_prompt(tokenizer: Any, prompt: Prompt | Question) -> list[int]:
     return [int(t) for t in tokenizer.encode(text, add_special_tokens=False)]
 
 
+def vision_messages(question: Question, num_images: int) -> list[dict[str, Any]]:
+    """``question`` as chat messages whose first user message starts with ``num_images`` image
+    parts (``{"type": "image"}``), then its text: the OpenAI content-part form that vision chat
+    templates (and vLLM) read."""
+    messages: list[dict[str, Any]] = chat_messages(question)
+    first_user = next((i for i, m in enumerate(messages) if m["role"] == "user"), None)
+    if first_user is None:
+        messages.append({"role": "user", "content": ""})
+        first_user = len(messages) - 1
+    text = messages[first_user]["content"]
+    parts = list(text) if isinstance(text, list) else [{"type": "text", "text": text}]
+    messages[first_user] = {**messages[first_user], "content": [{"type": "image"}] * num_images + parts}
+    return messages
+
+
+def encode_vision_prompt(processor: Any, prompt: Prompt | Question, images: Sequence[Any]) -> list[int]:
+    """Token ids of ``prompt`` with ``images`` shown before its question, for a vision-language
+    policy: the processor's chat template, then the processor itself, which expands each image
+    placeholder into the image tokens its vision tower fills (36 for ``tiny-vl``). The ids are
+    what the rollout continues and the learner scores, with the same ``images``."""
+    question = prompt.question if isinstance(prompt, Prompt) else prompt
+    text = processor.apply_chat_template(vision_messages(question, len(images)), add_generation_prompt=True,
+                                         tokenize=False)
+    if not images:
+        return [int(t) for t in processor.tokenizer.encode(text, add_special_tokens=False)]
+    ids = processor(text=[text], images=list(images), add_special_tokens=False)["input_ids"][0]
+    return [int(t) for t in ids]
+
+
 def model_eos_ids(model_dir: str | Path) -> list[int]:
     """``eos_token_id`` (an id or a list) of ``generation_config.json``, then of ``config.json``, in
     ``model_dir``; [] when neither file names one (or ``model_dir`` is not a folder)."""

@@ -91,6 +91,9 @@ class Trajectory:
     response_text: str = ""
     reward: float = 0.0
     reward_details: dict[str, Any] = field(default_factory=dict)
+    images: tuple[Any, ...] = ()
+    """The prompt's images (``GenerationRequest.images``): every continuation request and the
+    learner's log-prob and reference passes see them with the tokens."""
 
     @property
     def response_token_ids(self) -> tuple[int, ...]:
@@ -128,6 +131,10 @@ class GenerationRequest:
     request_id: str
     token_ids: tuple[int, ...]
     max_new_tokens: int
+    images: tuple[Any, ...] = field(default=(), compare=False)
+    """The prompt's images, ``(H, W, 3)`` uint8 arrays, in the order of their placeholders in
+    ``token_ids`` (``k15ray.prompting.encode_vision_prompt``); only a vision-language policy
+    takes them. A continuation (partial rollouts) carries them again."""
 
 
 @dataclass(frozen=True)

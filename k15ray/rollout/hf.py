@@ -29,6 +29,15 @@ Decoding is our own loop over the model's forward with a KV ``Cache`` of growing
   stops a looping sample early with finish reason ``repeat``. It watches the new tokens of this call
   only (a looping continuation is caught again within ``min_tokens`` tokens).
 
+Images (a vision-language policy such as ``tiny-vl``): a request's ``images`` are turned into pixel
+values by the model's image processor and given to the prefill forward of its micro-batch (rows
+with images in batch order, their placeholders already expanded in ``token_ids``); the decode steps
+read them from the KV cache. Text-only and image requests mix in one batch. The image placeholder
+token is never sampled (its logit is masked for sampling; the reported log-probs stay the model's
+own, the ones the learner recomputes): a response holds no image slot. Images sent to a
+text-only policy, or images that do not match the placeholders, are a ``UserError`` before any
+decoding.
+
 Finish reasons: ``stop`` (a stop token was sampled), ``repeat`` (caught looping), ``length`` (exactly
 ``max_new_tokens`` tokens were produced).
 """
@@ -203,6 +212,7 @@ class HFBackend:
         max_batch_size: int = 64,
         repeat_config: RepeatConfig | None = None,
         policy_version: int = 0,
+        image_processor: Any = None,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
@@ -216,18 +226,27 @@ class HFBackend:
         self.default_stop_ids: tuple[int, ...] = () if eos is None else (int(eos),)
         self.pad_id = int(pad if pad is not None else (eos if eos is not None else 0))
         self._cache_kwarg = cache_kwarg(model)
+        self.image_processor = image_processor  # None: a text-only policy
+        self.image_token_id: int | None = getattr(model.config, "image_token_id", None)
 
     @classmethod
     def from_pretrained(
         cls, model_dir: str | Path, dtype: str = "float32", device: str = "cpu", **kwargs: Any
     ) -> HFBackend:
         """Load model and tokenizer from a Hugging Face directory through ``Auto*`` classes
-        (``k15ray.models.load_policy``); ``kwargs`` go to the constructor (``max_batch_size``,
+        (``k15ray.models.load_policy``; a vision-language directory through ``load_vision_policy``,
+        with its image processor); ``kwargs`` go to the constructor (``max_batch_size``,
         ``repeat_config``, ``policy_version``)."""
-        from k15ray.models import load_policy
+        from transformers import AutoConfig
+
+        from k15ray.models import check_model_dir, load_policy
+        from k15ray.models.vision_language import is_vision_config, load_vision_policy
 
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+        if is_vision_config(AutoConfig.from_pretrained(str(check_model_dir(model_dir)))):
+            model, processor = load_vision_policy(model_dir, dtype=_DTYPES[dtype], device=device)
+            return cls(model, processor.tokenizer, image_processor=processor.image_processor, **kwargs)
         model, tokenizer = load_policy(model_dir, dtype=_DTYPES[dtype], device=device)
         return cls(model, tokenizer, **kwargs)
 
@@ -271,6 +290,7 @@ class HFBackend:
                 raise ValueError(f"request {r.request_id!r} has no token ids; give it the prompt")
             if r.max_new_tokens < 0:
                 raise ValueError(f"request {r.request_id!r}: max_new_tokens must be >= 0")
+            self._check_images(r)
         # ignore_eos: exactly max_new_tokens per request (SamplingParams), as vLLM does
         stop_ids = frozenset() if params.ignore_eos else frozenset(params.stop_token_ids or self.default_stop_ids)
         rows: list[_Row | None] = [None] * len(requests)
@@ -297,6 +317,36 @@ class HFBackend:
                 GenerationResult(r.request_id, tuple(tokens), tuple(logps), finish, self._version)
             )
         return results
+
+    def _check_images(self, request: GenerationRequest) -> None:
+        """A ``UserError`` when ``request``'s images cannot be shown to this policy."""
+        from k15ray.models.vision_language import check_image_input
+
+        check_image_input(self.model.config, len(request.images), f"request {request.request_id!r}")
+        if self.image_token_id is None:
+            return
+        placeholders = request.token_ids.count(self.image_token_id)
+        per_image = getattr(self.model.config, "image_seq_length", None) or placeholders // max(len(request.images), 1)
+        if request.images and placeholders != per_image * len(request.images):
+            from k15ray.errors import UserError
+
+            raise UserError(
+                f"request {request.request_id!r}: {len(request.images)} image(s) but {placeholders} image tokens; "
+                "encode the prompt with k15ray.prompting.encode_vision_prompt and the same images"
+            )
+        if placeholders and not request.images:
+            from k15ray.errors import UserError
+
+            raise UserError(
+                f"request {request.request_id!r}: {placeholders} image tokens but no images; send the images "
+                "the prompt was encoded with (GenerationRequest.images)"
+            )
+
+    def pixel_values(self, images: Sequence[Any]) -> torch.Tensor:
+        """``(N, 3, S, S)`` pixel values of ``images`` by the model's image processor, in the
+        model's dtype and device (what the vision tower reads)."""
+        pixels = self.image_processor(images=list(images), return_tensors="pt")["pixel_values"]
+        return pixels.to(device=self.device, dtype=self.model.dtype)
 
     def _new_row(self, request: GenerationRequest, index: int, params: SamplingParams) -> _Row:
         detector = None
@@ -332,19 +382,26 @@ class HFBackend:
         seeded = params.seed is not None
         done: list[_Row] = []
         cache = Cache(layer_class_to_replicate=_GrowingLayer)
+        images = [image for i in batch for image in requests[i].images]  # in row order, as the tokens
+        vision = {"pixel_values": self.pixel_values(images)} if images else {}
         out = self.model(
             input_ids=input_ids,
             attention_mask=attention,
             position_ids=positions,
             use_cache=True,
             logits_to_keep=1,
+            **vision,
             **{self._cache_kwarg: cache},
         )
         next_pos = positions[:, -1:] + 1  # (B, 1)
         while True:
             logits = out.logits[:, -1, :]  # (B, V)
+            allowed = logits
+            if self.image_token_id is not None:  # a response never holds an image placeholder
+                allowed = logits.clone()
+                allowed[:, self.image_token_id] = float("-inf")
             streams = [r.stream for r in active if r.stream is not None] if seeded else None
-            tokens = sample_tokens(logits, params.temperature, params.top_p, streams)  # (B,)
+            tokens = sample_tokens(allowed, params.temperature, params.top_p, streams)  # (B,)
             host_logps: list[float] | list[None]
             if params.logprobs:
                 temperature = policy_temperature(params.temperature)

@@ -40,6 +40,18 @@ SAMPLER_STATE = "sampler"
 BUFFER_STATE = "buffer"
 
 
+def vision_processor(model_dir: str) -> Any:
+    """The processor (tokenizer + image processor) of a vision-language policy directory; None for
+    a text-only one."""
+    from transformers import AutoConfig, AutoProcessor
+
+    from k15ray.models.vision_language import is_vision_config
+
+    if not is_vision_config(AutoConfig.from_pretrained(model_dir)):
+        return None
+    return AutoProcessor.from_pretrained(model_dir)
+
+
 def iteration_seed(seed: int, iteration: int) -> int:
     """The rollout seed of ``iteration``: distinct per iteration, identical across a resume."""
     return (seed * 1_000_003 + iteration) % (2**31 - 1)
@@ -65,6 +77,9 @@ class RolloutPhase:
         self.seed = seed
         self.rollout_cfg = settings.rollout
         self.tokenizer = AutoTokenizer.from_pretrained(settings.policy.model_dir)
+        # a vision-language policy: its processor encodes prompts with their images and makes the
+        # learner's pixel values (pixel_fn); None for a text-only policy (which sees only the text)
+        self.processor = vision_processor(str(settings.policy.model_dir))
         pad = self.tokenizer.pad_token_id
         self.pad_token_id = int(pad if pad is not None else 0)
         self.stop_ids = tuple(stop_token_ids(self.tokenizer))
@@ -83,11 +98,27 @@ class RolloutPhase:
 
     # ------------------------------------------------------------------ steps 1-5
     def _encode(self, prompt: Prompt) -> tuple[int, ...]:
-        from k15ray.prompting import encode_prompt
+        from k15ray.prompting import encode_prompt, encode_vision_prompt
 
         if prompt.id not in self._prompt_tokens:
-            self._prompt_tokens[prompt.id] = tuple(encode_prompt(self.tokenizer, prompt))
+            if self.processor is not None:
+                ids = encode_vision_prompt(self.processor, prompt, self._images(prompt))
+            else:
+                ids = encode_prompt(self.tokenizer, prompt)
+            self._prompt_tokens[prompt.id] = tuple(ids)
         return self._prompt_tokens[prompt.id]
+
+    def _images(self, prompt: Prompt) -> tuple[Any, ...]:
+        """The images ``prompt`` is shown with: the env's, for a vision-language policy only."""
+        if self.processor is None:
+            return ()
+        return tuple(getattr(self.env, "prompt_images", lambda p: ())(prompt))
+
+    def pixel_fn(self, images: Sequence[Any]) -> Any:
+        """Pixel values of ``images`` by the policy's image processor (``k15ray.batch.PixelFn``)."""
+        if self.processor is None:
+            raise ValueError("a text-only policy has no image processor; its trajectories carry no images")
+        return self.processor.image_processor(images=list(images), return_tensors="np")["pixel_values"]
 
     def collect(self, iteration: int, policy_version: int) -> tuple[list[Group], dict[str, float]]:
         """Sample, generate and score; return the complete groups (rewards set) and metrics."""
@@ -99,6 +130,7 @@ class RolloutPhase:
             [p.id for p in new_prompts],
             [self._encode(p) for p in new_prompts],
             self.rollout_cfg.samples_per_prompt,
+            images=[self._images(p) for p in new_prompts],
         )
         params = SamplingParams(
             temperature=self.rollout_cfg.temperature,

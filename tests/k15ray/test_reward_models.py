@@ -16,6 +16,7 @@ from k15ray.rewards.models import (
     CoTJudge,
     RMExample,
     ValueRM,
+    answer_pairs,
     balance_classes,
     judge_sft_records,
     judge_trace,
@@ -25,6 +26,7 @@ from k15ray.rewards.models import (
     rm_input_text,
     train_cot_judge,
     train_value_rm,
+    value_input_text,
     write_rm_examples,
 )
 from k15ray.types import Prompt
@@ -86,7 +88,19 @@ def test_judge_trace_ends_with_its_label_and_round_trips() -> None:
         trace = judge_trace("so \\boxed{12}", "12" if correct else "13", correct)
         assert parse_verdict(trace) is correct
         assert trace.splitlines()[-1] == json.dumps({"correct": correct})
-    assert "final answer is 12; the reference is 13; they differ" in judge_trace("\\boxed{12}", "13", False)
+    assert judge_trace("\\boxed{12}", "13", False).splitlines()[:2] == ["Check: 11= 23x __= __= __= __=", "They differ."]
+    # a label that the characters do not show: the relation line says so, the verdict is the label
+    assert judge_trace("\\boxed{0.5}", "1/2", True).splitlines()[1] == "They differ in form but are the same answer."
+    assert judge_trace("\\boxed{7}", "7", False).splitlines()[1] == "They look the same but the response is not right."
+    long = judge_trace("\\boxed{1234567}", "1234567", True)  # wider than ANSWER_WIDTH: no cut
+    assert long.splitlines()[0] == "Check: " + " ".join(f"{c}{c}=" for c in "1234567")
+
+
+def test_value_input_text_sets_the_final_answer_beside_the_reference() -> None:
+    text = value_input_text("2+3?", "15", "first \\boxed{4}. So the final answer is \\boxed{14}")
+    assert text.startswith(rm_input_text("2+3?", "15", "first \\boxed{4}. So the final answer is \\boxed{14}").removesuffix("Verdict:"))
+    assert text.splitlines()[-2:] == ["Answer vs reference: 11 45 __ __ __ __", "Verdict:"]
+    assert answer_pairs("", "7") == [("_", "7")] + [("_", "_")] * 5
 
 
 def test_rm_input_text_holds_question_reference_response() -> None:

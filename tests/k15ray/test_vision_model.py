@@ -164,3 +164,64 @@ def test_an_image_for_a_text_only_policy(vl_dir: Path) -> None:
     assert "\n" not in str(err.value)
     check_image_input(text_config, 0, "prompt p1")  # text prompts are fine
     check_image_input(AutoConfig.from_pretrained(str(vl_dir)), 2)
+
+
+# ------------------------------------------------------------------ images through the HF backend
+
+
+def _vl_requests(vl_dir: Path) -> tuple[Any, list[Any]]:
+    from transformers import AutoProcessor
+
+    from k15ray.prompting import encode_vision_prompt
+    from k15ray.rollout.hf import HFBackend
+    from k15ray.types import GenerationRequest
+
+    backend = HFBackend.from_pretrained(vl_dir)
+    processor = AutoProcessor.from_pretrained(str(vl_dir))
+    noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    blank = np.zeros((64, 64, 3), np.uint8)
+    requests = [
+        GenerationRequest("noise", tuple(encode_vision_prompt(processor, "How many?", [noise])), 10, images=(noise,)),
+        GenerationRequest("blank", tuple(encode_vision_prompt(processor, "How many?", [blank])), 10, images=(blank,)),
+        GenerationRequest("text", tuple(encode_vision_prompt(processor, "How many?", [])), 10),
+    ]
+    return backend, requests
+
+
+def test_hf_backend_shows_each_request_its_own_image(vl_dir: Path) -> None:
+    from k15ray.types import SamplingParams
+
+    backend, requests = _vl_requests(vl_dir)
+    assert requests[0].token_ids.count(126) == 36 and 126 not in requests[2].token_ids
+    params = SamplingParams(temperature=0.0, logprobs=True, detect_repeats=False)
+    mixed = backend.generate(requests, params)  # two images and a text-only prompt in one batch
+    alone = [backend.generate([r], params)[0] for r in requests]
+    for m, a in zip(mixed, alone, strict=True):
+        assert m.token_ids == a.token_ids
+        assert np.allclose(m.logprobs, a.logprobs, atol=1e-4)
+    assert mixed[0].logprobs[0] != pytest.approx(mixed[1].logprobs[0], abs=1e-4)  # the image matters
+    assert all(126 not in m.token_ids for m in mixed)  # the placeholder is never sampled
+    # a continuation (partial rollouts) with the image again equals the uninterrupted decode
+    from dataclasses import replace
+
+    first = backend.generate([replace(requests[0], max_new_tokens=4)], params)[0]
+    rest = backend.generate([replace(requests[0], token_ids=requests[0].token_ids + first.token_ids, max_new_tokens=6)], params)[0]
+    assert first.token_ids + rest.token_ids == mixed[0].token_ids
+
+
+def test_hf_backend_rejects_images_it_cannot_show(vl_dir: Path, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from k15ray.errors import UserError
+    from k15ray.rollout.hf import HFBackend
+    from k15ray.types import SamplingParams
+
+    backend, requests = _vl_requests(vl_dir)
+    params = SamplingParams(temperature=0.0)
+    with pytest.raises(UserError, match="image tokens but no images"):
+        backend.generate([replace(requests[0], images=())], params)
+    with pytest.raises(UserError, match="2 image\\(s\\) but 36 image tokens"):
+        backend.generate([replace(requests[0], images=requests[0].images * 2)], params)
+    text_only = HFBackend.from_pretrained(create_model("tiny", tmp_path / "tiny"))
+    with pytest.raises(UserError, match="text-only policy"):
+        text_only.generate([replace(requests[2], images=requests[0].images)], params)

@@ -13,13 +13,20 @@ from k15ray.rewards.models.data import (
     read_rm_examples,
     write_rm_examples,
 )
-from k15ray.rewards.models.template import judge_trace, parse_verdict, rm_input_text
+from k15ray.rewards.models.template import (
+    answer_pairs,
+    judge_trace,
+    parse_verdict,
+    rm_input_text,
+    value_input_text,
+)
 from k15ray.rewards.models.value_head import ValueRM, load_value_model, train_value_rm
 
 __all__ = [
     "CoTJudge",
     "RMExample",
     "ValueRM",
+    "answer_pairs",
     "balance_classes",
     "judge_sft_records",
     "judge_trace",
@@ -30,5 +37,6 @@ __all__ = [
     "rm_input_text",
     "train_cot_judge",
     "train_value_rm",
+    "value_input_text",
     "write_rm_examples",
 ]

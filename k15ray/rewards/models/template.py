@@ -42,24 +42,70 @@ def rm_input_text(question: str, reference: str, response: str) -> str:
     return RM_TEMPLATE.format(question=question, reference=reference, response=response)
 
 
-def final_answer(response: str) -> str:
-    """The response's final answer as the judge's trace quotes it (``\\boxed{}`` or last line)."""
-    found = extract_answer(response)
+def final_answer(response: str, reference: str = "") -> str:
+    """The response's final answer as the judge's trace quotes it (``\\boxed{}`` or last line);
+    ``reference`` says how many items a list answer has, as for the verifier."""
+    found = extract_answer(response, reference)
     if found.answers:
         return ", ".join(found.answers)
     lines = [line.strip() for line in response.strip().splitlines() if line.strip()]
     return lines[-1][-40:] if lines else "(none)"
 
 
-def judge_trace(response: str, reference: str, correct: bool) -> str:
-    """The judge's target output for SFT: a one-line check, then the verdict (the label).
+ANSWER_WIDTH = 6
+"""Both strings of an answer comparison are padded with ``_`` to at least this many characters, so
+that short answers always give the same shape of check."""
 
-    >>> judge_trace("so \\\\boxed{7}", "8", False)
-    'Check: the response\\'s final answer is 7; the reference is 8; they differ.\\n{"correct": false}'
+
+def answer_pairs(answer: str, reference: str) -> list[tuple[str, str]]:
+    """``answer`` and ``reference`` side by side, character by character: both left-aligned and
+    padded with ``_`` to the longer one's length (at least ``ANSWER_WIDTH``).
+
+    >>> answer_pairs("132", "122")[:4]
+    [('1', '1'), ('3', '2'), ('2', '2'), ('_', '_')]
     """
-    relation = "they agree" if correct else "they differ"
-    check = f"Check: the response's final answer is {final_answer(response)}; the reference is {reference}; {relation}."
-    return check + "\n" + json.dumps({VERDICT_KEY: correct})
+    width = max(ANSWER_WIDTH, len(answer), len(reference))
+    return list(zip(answer.ljust(width, "_"), reference.ljust(width, "_"), strict=True))
+
+
+def judge_trace(response: str, reference: str, correct: bool) -> str:
+    """The judge's target output for SFT: its check, then the verdict (the label).
+
+    The check quotes the response's final answer beside the reference one character at a time,
+    each pair followed by ``=`` (same) or ``x`` (different): a comparison made of steps that a
+    small model can take one at a time (two adjacent characters each), instead of comparing two
+    numbers written far apart in one step. When the verifier's label and the characters disagree
+    (an equal value written differently, or the same characters judged wrong), the relation line
+    says so, so the trace never contradicts its verdict.
+
+    >>> print(judge_trace("so \\\\boxed{132}", "122", False))
+    Check: 11= 32x 22= __= __= __=
+    They differ.
+    {"correct": false}
+    """
+    pairs = answer_pairs(final_answer(response, reference), reference)
+    same = all(a == b for a, b in pairs)
+    check = " ".join(f"{a}{b}{'=' if a == b else 'x'}" for a, b in pairs)
+    if correct:
+        relation = "They agree." if same else "They differ in form but are the same answer."
+    else:
+        relation = "They differ." if not same else "They look the same but the response is not right."
+    return f"Check: {check}\n{relation}\n" + json.dumps({VERDICT_KEY: correct})
+
+
+def value_input_text(question: str, reference: str, response: str) -> str:
+    """What the value head scores: ``rm_input_text`` with one more line before ``Verdict:``, the
+    response's final answer and the reference interleaved character by character
+    (``answer_pairs``), so that the head's last token can compare neighbours instead of two
+    numbers hundreds of characters apart. Only a layout: the head still learns the comparison,
+    and the line is built from x, y* and y alone.
+
+    >>> value_input_text("2+3?", "5", "so \\\\boxed{6}").splitlines()[-2:]
+    ['Answer vs reference: 65 __ __ __ __ __', 'Verdict:']
+    """
+    pairs = " ".join(a + b for a, b in answer_pairs(final_answer(response, reference), reference))
+    return RM_TEMPLATE.format(question=question, reference=reference, response=response).removesuffix(
+        "Verdict:") + f"Answer vs reference: {pairs}\nVerdict:"
 
 
 def parse_verdict(text: str) -> bool | None:

@@ -3,7 +3,8 @@
 "Classic RM: ... a value-head based reward model ... takes as input the question, the reference
 answer, and the response, and outputs a single scalar that indicates whether the response is
 correct." Here: the ecosystem's convention, ``AutoModelForSequenceClassification`` with
-``num_labels = 1`` over ``rm_input_text(x, y*, y)``; its logit s gives
+``num_labels = 1`` over ``value_input_text(x, y*, y)`` (the judge's input text plus one line that
+sets the response's final answer beside the reference, character by character); its logit s gives
 
     P(correct | x, y*, y) = sigmoid(s)
 
@@ -29,7 +30,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from k15ray.rewards.models.data import RMExample
-from k15ray.rewards.models.template import question_text, rm_input_text
+from k15ray.rewards.models.template import question_text, value_input_text
 from k15ray.types import Prompt, RewardResult
 
 
@@ -97,7 +98,7 @@ class ValueRM:
         failed pass (those pairs get ``status="error"``)."""
         if len(prompts) != len(responses):
             raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses; pair them up")
-        texts = [rm_input_text(question_text(p), p.answer, r) for p, r in zip(prompts, responses, strict=True)]
+        texts = [value_input_text(question_text(p), p.answer, r) for p, r in zip(prompts, responses, strict=True)]
         results: list[RewardResult] = []
         for start in range(0, len(texts), self.batch_size):
             chunk = texts[start : start + self.batch_size]
@@ -154,7 +155,7 @@ def train_value_rm(
     half = batch_size // 2
     for _ in tqdm(range(steps), desc="value_rm", unit="step", disable=not progress):
         batch = rng.choices(positives, k=half) + rng.choices(negatives, k=batch_size - half)
-        texts = [rm_input_text(e.question, e.reference, e.response) for e in batch]
+        texts = [value_input_text(e.question, e.reference, e.response) for e in batch]
         labels = torch.tensor([1.0 if e.correct else 0.0 for e in batch])  # c_i, (B,)
         logits = value_logits(model, tokenizer, texts, max_length)  # s_i, (B,)
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)  # L(phi)
