@@ -321,9 +321,14 @@ class K15(Algorithm):
         return saved
 
     def export_policy(self, path: str | os.PathLike[str]) -> str:
-        """Save the current policy and tokenizer with ``save_pretrained`` (loadable by ``Auto*``)."""
+        """Save the current policy and tokenizer (a vision-language policy: its whole processor)
+        with ``save_pretrained`` (loadable by ``Auto*``)."""
         policy = self._on_learner(lambda learner: learner.policy_for_driver())
         policy.save_pretrained(str(path))
+        processor = self._rollout.processor
+        if processor is not None:
+            processor.save_pretrained(str(path))
+            processor.image_processor.save_pretrained(str(path))  # the file older readers look for
         self._rollout.tokenizer.save_pretrained(str(path))
         return str(path)
 

@@ -298,6 +298,9 @@ def eval_command(
         system_prompt = run_system if system_prompt is None else system_prompt
         instruction = run_instruction if instruction is None else instruction
         prompts = [with_prompt_format(p, system_prompt, instruction) for p in prompts]
+        if _is_vision_dir(model):  # a vision-language policy: greedy accuracy per kind and level
+            _eval_vision(console, model, prompts, settings.max_new_tokens, batch_size, json_)
+            return
         if not json_:
             console.print(header_table(model, data, len(prompts), settings))
         report = evaluate(
@@ -314,6 +317,36 @@ def eval_command(
         written = write_plot(report, plot, f"{model}: k={settings.k}, temperature {settings.temperature}")
         typer.echo(f"plot: {written}", err=json_)
 
+
+
+def _is_vision_dir(model: str) -> bool:
+    from pathlib import Path
+
+    from transformers import AutoConfig
+
+    from k15ray.models.vision_language import is_vision_config
+
+    return (Path(model) / "config.json").is_file() and is_vision_config(AutoConfig.from_pretrained(model))
+
+
+def _eval_vision(console: Any, model: str, prompts: list[Any], max_new_tokens: int, batch_size: int, json_: bool) -> None:
+    """``k15ray eval`` of a vision-language policy: each prompt shown with its image files."""
+    import json
+
+    from rich.table import Table
+
+    from k15ray.vision_training import evaluate_vision, record_images
+
+    report = evaluate_vision(model, prompts, record_images, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    if json_:
+        typer.echo(json.dumps({"model": model, "greedy_accuracy": report}, indent=2))
+        return
+    table = Table(title=f"{model}: greedy accuracy (verify_math) per kind and level")
+    for column in ("slice", "accuracy", "prompts"):
+        table.add_column(column)
+    for key, figures in report.items():
+        table.add_row(key, f"{100 * figures['accuracy']:.1f}%", str(figures["n"]))
+    console.print(table)
 
 
 @app.command("merge")
