@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from k15ray.types import GenerationRequest, GenerationResult, SamplingParams
@@ -39,6 +39,8 @@ class ChoiceSpec:
     max_tokens: int
     params: SamplingParams
     stop: tuple[str, ...] = ()
+    images: tuple[Any, ...] = field(default=(), compare=False)
+    """The prompt's images (``GenerationRequest.images``), sent again with every chunk."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ class CompletionEngine:
                 request_id=f"{spec.choice_id}-{len(tokens)}",  # a fresh seeded stream per chunk
                 token_ids=spec.prompt_ids + tuple(tokens),
                 max_new_tokens=min(step, remaining),
+                images=spec.images,
             )
             result = await self.generate_one(request, spec.params)
             tokens.extend(result.token_ids)

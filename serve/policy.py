@@ -3,6 +3,9 @@
 Routes (FastAPI ingress): ``GET /v1/models``, ``POST /v1/completions``, ``POST /v1/chat/completions``
 with ``n``, ``max_tokens``, ``temperature`` (0 = greedy), ``top_p``, ``stop``, ``seed`` and
 ``stream`` (server-sent events ``data: {...}\\n\\n`` ending with ``data: [DONE]\\n\\n``).
+Chat messages may hold OpenAI content parts, images as base64 data URLs
+(``k15ray.serve.content_parts``), for a vision-language policy on the ``hf`` backend; every
+chunk of every choice carries the images again (``GenerationRequest.images``).
 
 Batching, two ways:
 
@@ -36,6 +39,7 @@ from ray import serve
 
 from k15ray.config.serve import PolicyServeConfig
 from k15ray.serve.batcher import StepBatcher
+from k15ray.serve.content_parts import image_part_locations, read_chat
 from k15ray.serve.generation import ChoiceSpec, CompletionEngine, Delta, batch_key
 from k15ray.serve.http import ApiError, install_edge
 from k15ray.serve.policy_model import AsyncBackend, ServedPolicy, load_served_policy
@@ -46,6 +50,7 @@ from k15ray.serve.schemas import (
     ChatCompletionChunk,
     ChatCompletionRequest,
     ChatCompletionResponse,
+    ChatMessage,
     CompletionChoice,
     CompletionRequest,
     CompletionResponse,
@@ -168,11 +173,8 @@ class PolicyDeployment:
         self, body: ChatCompletionRequest
     ) -> ChatCompletionResponse | StreamingResponse:
         self._check_common(body)
-        try:
-            prompt = self.policy.encode_chat([m.model_dump() for m in body.messages])
-        except ValueError as err:
-            raise ApiError(400, str(err), param="messages") from err
-        specs = self._specs(body, [prompt])
+        prompt, images = self._chat_prompt(body.messages)
+        specs = self._specs(body, [prompt], images)
         rid, model = f"chatcmpl-{uuid.uuid4().hex}", self.policy.name
         if body.stream:
             usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -205,6 +207,29 @@ class PolicyDeployment:
                 param="max_tokens",
             )
 
+    def _chat_prompt(self, messages: Sequence[ChatMessage]) -> tuple[list[int], tuple[Any, ...]]:
+        """Token ids and images of a conversation; a 400 naming the part for any bad content part,
+        before anything is generated."""
+        dumped = [m.model_dump(exclude_none=True) for m in messages]
+        try:
+            located = image_part_locations(dumped)
+            if located and not self.policy.sees_images:
+                raise ApiError(
+                    400, f"{located[0]} is an image, but the model {self.policy.name!r} is a text-only "
+                    "policy; send text only, or serve a vision-language policy (a LLaVA-style directory)",
+                    param="messages",
+                )
+            if located and isinstance(self.policy.backend, AsyncBackend):
+                raise ApiError(
+                    400, f"{located[0]} is an image, but the model {self.policy.name!r} runs on the "
+                    "vllm backend, which takes no images yet; serve it with policy.backend 'hf'",
+                    param="messages",
+                )
+            chat = read_chat(dumped)
+            return self.policy.encode_chat(chat.messages, chat.images), chat.images
+        except ValueError as err:
+            raise ApiError(400, str(err), param="messages") from err
+
     def _completion_prompts(self, prompt: str | list[str] | list[int]) -> list[list[int]]:
         if isinstance(prompt, str):
             texts = [prompt]
@@ -223,8 +248,10 @@ class PolicyDeployment:
         return encoded
 
     def _specs(
-        self, body: CompletionRequest | ChatCompletionRequest, prompts: Sequence[Sequence[int]]
+        self, body: CompletionRequest | ChatCompletionRequest, prompts: Sequence[Sequence[int]],
+        images: tuple[Any, ...] = (),
     ) -> list[ChoiceSpec]:
+        """One ``ChoiceSpec`` per prompt and choice; ``images`` (a chat's, one prompt) go with each."""
         max_tokens = body.max_tokens or self.config.default_max_tokens
         limit = self.policy.max_model_len
         for ids in prompts:
@@ -240,7 +267,7 @@ class PolicyDeployment:
         )
         base = uuid.uuid4().hex if body.seed is None else f"seed{body.seed}"
         return [
-            ChoiceSpec(f"{base}-{p}-{j}", tuple(ids), max_tokens, params, body.stop_strings())
+            ChoiceSpec(f"{base}-{p}-{j}", tuple(ids), max_tokens, params, body.stop_strings(), images)
             for p, ids in enumerate(prompts)
             for j in range(body.n)
         ]

@@ -5,6 +5,13 @@
 ``k15ray.serve.vllm_async.AsyncVLLMBackend``, vLLM's async engine with its own continuous batching,
 only where vLLM is installed) and loads the tokenizer of the same directory through
 ``AutoTokenizer``, so the built-in tiny model and a real checkpoint take the same path.
+
+A vision-language directory (a config with a vision tower: ``is_vision_config``, e.g.
+``create_model("tiny-vl", DIR)``) loads its processor through ``AutoProcessor`` instead; the
+tokenizer is the processor's. Chat messages with images then go through the processor: its chat
+template renders one ``<image>`` per image part, and the processor expands each into the image
+tokens its vision tower fills (36 for ``tiny-vl``), as ``k15ray.prompting.encode_vision_prompt``
+does for rollouts.
 """
 
 from __future__ import annotations
@@ -39,17 +46,34 @@ class ServedPolicy:
     stop_token_ids: tuple[int, ...]
     max_model_len: int | None = None
     """Context length (prompt + new tokens), from the model config; None = unknown."""
+    processor: Any = None
+    """A vision-language policy's processor (chat template, image placeholders); None = text-only."""
+
+    @property
+    def sees_images(self) -> bool:
+        return self.processor is not None
 
     def encode_text(self, text: str) -> list[int]:
         """A raw completion prompt (``/v1/completions``)."""
         return list(self.tokenizer.encode(text))
 
-    def encode_chat(self, messages: Sequence[dict[str, str]]) -> list[int]:
+    def encode_chat(self, messages: Sequence[dict[str, Any]], images: Sequence[Any] = ()) -> list[int]:
         """A conversation as the rollouts see it (``k15ray.prompting.encode_prompt``): the
-        tokenizer's chat template with the assistant's generation prompt."""
-        from k15ray.prompting import encode_prompt
+        tokenizer's chat template with the assistant's generation prompt.
 
-        return encode_prompt(self.tokenizer, list(messages))
+        With ``images`` (a vision-language policy; ``messages`` hold one ``{"type": "image"}``
+        part per image, in the same order): the processor's chat template, then the processor,
+        which expands each placeholder into the tower's image tokens. A count mismatch is a
+        ``ValueError``."""
+        if not images:
+            from k15ray.prompting import encode_prompt
+
+            return encode_prompt(self.tokenizer, list(messages))
+        if self.processor is None:
+            raise ValueError(f"{len(images)} image(s) given to the text-only policy {self.name!r}")
+        text = self.processor.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+        ids = self.processor(text=[text], images=list(images), add_special_tokens=False)["input_ids"][0]
+        return [int(t) for t in ids]
 
     def decode(self, token_ids: list[int]) -> str:
         return str(self.tokenizer.decode(token_ids, skip_special_tokens=False))
@@ -90,7 +114,8 @@ def chat_stop_token_ids(tokenizer: Any) -> tuple[int, ...]:
 
 
 def load_served_policy(config: PolicyServeConfig) -> ServedPolicy:
-    """Load the backend named by ``config.backend`` and the tokenizer of ``config.model_dir``."""
+    """Load the backend named by ``config.backend`` and the tokenizer of ``config.model_dir``
+    (with the processor, for a vision-language directory)."""
     if config.backend not in BACKEND_LOADERS:
         raise ValueError(f"policy.backend {config.backend!r} unknown; use one of {sorted(BACKEND_LOADERS)}")
     from k15ray.models import check_model_dir
@@ -101,10 +126,15 @@ def load_served_policy(config: PolicyServeConfig) -> ServedPolicy:
         import torch
 
         torch.set_num_threads(config.torch_threads)
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoConfig, AutoProcessor, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
-    max_len = getattr(AutoConfig.from_pretrained(str(path)), "max_position_embeddings", None)
+    from k15ray.models.vision_language import is_vision_config
+
+    model_config = AutoConfig.from_pretrained(str(path))
+    processor = AutoProcessor.from_pretrained(str(path)) if is_vision_config(model_config) else None
+    tokenizer = processor.tokenizer if processor is not None else AutoTokenizer.from_pretrained(str(path))
+    # a vision-language config keeps the language model's length in its text config
+    max_len = getattr(model_config.get_text_config(), "max_position_embeddings", None)
     backend = BACKEND_LOADERS[config.backend](config)
     return ServedPolicy(
         name=config.model_name or path.name,
@@ -112,4 +142,5 @@ def load_served_policy(config: PolicyServeConfig) -> ServedPolicy:
         tokenizer=tokenizer,
         stop_token_ids=chat_stop_token_ids(tokenizer),
         max_model_len=int(max_len) if max_len else None,
+        processor=processor,
     )

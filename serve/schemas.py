@@ -67,15 +67,34 @@ class CompletionRequest(_Sampling):
         return v
 
 
+class ImageUrl(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # OpenAI's "detail" is accepted and ignored
+
+    url: str = Field(description="a base64 data URL: data:image/png;base64,...")
+
+
+class ContentPart(BaseModel):
+    """One part of a message's content: ``{"type": "text", "text": ...}`` or ``{"type":
+    "image_url", "image_url": {"url": "data:image/png;base64,..."}}``. Any ``type`` parses here;
+    ``k15ray.serve.content_parts`` answers an unknown one with a message that lists the known ones."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: str
+    text: str | None = None
+    image_url: ImageUrl | None = None
+
+
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     role: Literal["system", "user", "assistant"]
-    content: str
+    content: str | list[ContentPart]
 
 
 class ChatCompletionRequest(_Sampling):
-    """``POST /v1/chat/completions``: a conversation; the tokenizer's chat template renders it."""
+    """``POST /v1/chat/completions``: a conversation; the tokenizer's chat template renders it
+    (the processor's, with images, for a vision-language policy)."""
 
     messages: list[ChatMessage] = Field(min_length=1)
 
