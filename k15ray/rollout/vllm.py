@@ -122,7 +122,11 @@ class VLLMBackend:
         if repeat_check_tokens < 1:
             raise ValueError(f"repeat_check_tokens must be >= 1, got {repeat_check_tokens}")
         self.repeat_check_tokens = repeat_check_tokens
-        eos = getattr(self._llm.llm_engine.model_config.hf_config, "eos_token_id", None)
+        hf_config = self._llm.llm_engine.model_config.hf_config
+        image_token = getattr(hf_config, "image_token_id", None)  # a vision-language policy
+        # a response never holds an image placeholder (as in the HF backend): a bias of -100 on it
+        self._logit_bias: dict[int, float] | None = None if image_token is None else {int(image_token): -100.0}
+        eos = getattr(hf_config, "eos_token_id", None)
         self._eos: tuple[int, ...] = (
             tuple(eos) if isinstance(eos, list) else (() if eos is None else (int(eos),))
         )
@@ -157,6 +161,7 @@ class VLLMBackend:
             logprobs=0 if params.logprobs else None,
             flat_logprobs=True,  # a few flat lists instead of one dict + object per token
             detokenize=False,
+            logit_bias=self._logit_bias,
         )
 
     def _ready_to_generate(self) -> None:
@@ -169,6 +174,18 @@ class VLLMBackend:
                 "generate, or use sleep_level=1"
             )
 
+    @staticmethod
+    def _prompt(request: GenerationRequest, earlier: list[int]) -> Any:
+        """vLLM's ``TokensPrompt`` of prompt + earlier tokens; a request's images go along as
+        ``multi_modal_data`` (its token ids already hold every image's expanded placeholders,
+        which vLLM recognises and fills with the vision tower's features)."""
+        from vllm.inputs import TokensPrompt
+
+        prompt = TokensPrompt(prompt_token_ids=[*request.token_ids, *earlier])
+        if request.images:
+            prompt["multi_modal_data"] = {"image": list(request.images)}
+        return prompt
+
     def generate(
         self, requests: Sequence[GenerationRequest], params: SamplingParams
     ) -> list[GenerationResult]:
@@ -179,8 +196,6 @@ class VLLMBackend:
         looping sample is cut exactly where the streaming detector would have stopped it and is
         not continued. vLLM's prefix cache makes continuing a chunk cheap.
         """
-        from vllm.inputs import TokensPrompt
-
         self._ready_to_generate()
         check = params.detect_repeats and self.repeat_config.enabled
         chunk = (
@@ -195,9 +210,7 @@ class VLLMBackend:
         ]
         round_ = 0
         while active := [i for i, f in enumerate(finish) if f is None]:
-            prompts = [
-                TokensPrompt(prompt_token_ids=[*requests[i].token_ids, *tokens[i]]) for i in active
-            ]
+            prompts = [self._prompt(requests[i], tokens[i]) for i in active]
             sampling = [
                 self.sampling_params(
                     requests[i],

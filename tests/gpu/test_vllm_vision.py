@@ -1,0 +1,41 @@
+"""GPU: vLLM loads the project's tiny-vl (LLaVA-style) and shows each request its image.
+
+Run on the lent GPU machine: ``pytest -q tests/gpu/test_vllm_vision.py`` (skipped without CUDA)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU with vLLM")
+
+
+def test_vllm_generates_with_images_like_the_hf_backend(tmp_path: Path) -> None:
+    from transformers import AutoProcessor
+
+    from k15ray.models import create_model
+    from k15ray.prompting import encode_vision_prompt
+    from k15ray.rollout.hf import HFBackend
+    from k15ray.rollout.vllm import VLLMBackend
+    from k15ray.types import GenerationRequest, SamplingParams
+
+    vl_dir = create_model("tiny-vl", tmp_path / "tiny-vl", seed=0)
+    processor = AutoProcessor.from_pretrained(str(vl_dir))
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), np.zeros((64, 64, 3), np.uint8),
+              np.full((64, 64, 3), 255, np.uint8)]
+    requests = [GenerationRequest(f"r{i}", tuple(encode_vision_prompt(processor, "How many?", [im])), 16, images=(im,))
+                for i, im in enumerate(images)]
+    requests.append(GenerationRequest("text", tuple(encode_vision_prompt(processor, "How many?", [])), 16))
+    params = SamplingParams(temperature=0.0, logprobs=True, detect_repeats=False, ignore_eos=True)
+    vllm = VLLMBackend(vl_dir, gpu_memory_utilization=0.2, enforce_eager=True, dtype="float32", enable_sleep_mode=False)
+    got = vllm.generate(requests, params)
+    hf = HFBackend.from_pretrained(vl_dir, device="cuda").generate(requests, params)
+    for g, h in zip(got, hf, strict=True):
+        assert 126 not in g.token_ids  # the image placeholder is never sampled
+        assert g.token_ids[:4] == h.token_ids[:4], (g.request_id, g.token_ids, h.token_ids)
+        assert np.allclose(g.logprobs[:4], h.logprobs[:4], atol=2e-2)
+    assert len({g.token_ids for g in got[:3]}) > 1 or got[0].logprobs[0] != pytest.approx(got[1].logprobs[0], abs=1e-3)
