@@ -53,7 +53,9 @@ class ValueRMTrainConfig:
     """The value-head RM: BCE on the labels (``k15ray.rewards.models.train_value_rm``)."""
 
     enabled: bool = doc("train it", True)
-    base: str = doc("base model directory (empty = the first policy)", "")
+    base: str = doc(
+        "base model directory (empty = the first policy; 'cot_rm' = the judge trained in the same run, "
+        "which already compares answers character by character)", "")
     steps: int = doc("optimizer steps of class-balanced mini-batches", 300)
     batch_size: int = doc("texts per step (half correct, half wrong)", 16)
     lr: float = doc("AdamW learning rate (constant)", 3e-4)
@@ -110,3 +112,6 @@ class RMTrainConfig:
     def __post_init__(self) -> None:
         if not self.output_dir:
             raise ValueError("output_dir: empty; give a directory for the data and the models")
+        if self.value_rm.enabled and self.value_rm.base == "cot_rm" and not self.cot_rm.enabled:
+            raise ValueError("value_rm.base: 'cot_rm' starts the value head from the judge; enable cot_rm too "
+                             "(cot_rm.enabled: true) or give value_rm.base a model directory")

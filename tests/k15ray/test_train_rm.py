@@ -37,15 +37,15 @@ def _prompts(n: int) -> list[Prompt]:
     return [Prompt(f"p{i}", f"What is {i} + {i + 1}?", str(2 * i + 1)) for i in range(n)]
 
 
-def _config(tmp_path: Path, tiny_dir: Path, **data: object) -> RMTrainConfig:
+def _config(tmp_path: Path, tiny_dir: Path, value_base: str = "", judge: bool = True, **data: object) -> RMTrainConfig:
     write_prompts(tmp_path / "prompts.jsonl", _prompts(6))
     return from_mapping(RMTrainConfig, {
         "output_dir": str(tmp_path / "rm"),
         "data": {"prompts": str(tmp_path / "prompts.jsonl"), "policies": [str(tiny_dir)], "num_prompts": 0,
                  "samples_per_prompt": 2, "temperatures": [1.0], "max_new_tokens": 8, "chunk_prompts": 4,
                  "num_workers": 1, "heldout_fraction": 0.5, **data},
-        "value_rm": {"steps": 4, "batch_size": 4, "max_length": 64},
-        "cot_rm": {"max_steps": 3, "batch_size": 2, "seq_len": 128, "max_new_tokens": 8},
+        "value_rm": {"steps": 4, "batch_size": 4, "max_length": 64, "base": value_base},
+        "cot_rm": {"max_steps": 3, "batch_size": 2, "seq_len": 128, "max_new_tokens": 8, "enabled": judge},
     })
 
 
@@ -84,8 +84,9 @@ def test_split_is_by_prompt_and_balanced(tmp_path: Path, tiny_dir: Path) -> None
 
 
 def test_train_reward_models_trains_both_and_reports(ray_session: None, tmp_path: Path, tiny_dir: Path) -> None:
-    """Labelled chunks already on disk (a resumed run): no sampling, both RMs trained, reported."""
-    config = _config(tmp_path, tiny_dir, temperatures=[1.0])
+    """Labelled chunks already on disk (a resumed run): no sampling, both RMs trained, reported;
+    the value head starts from the judge trained in the same run (``value_rm.base: cot_rm``)."""
+    config = _config(tmp_path, tiny_dir, value_base="cot_rm", temperatures=[1.0])
     rng = random.Random(0)
     samples = Path(config.output_dir) / "data" / "samples"
     for chunk, ids in ((0, range(4)), (1, range(4, 6))):
@@ -105,6 +106,9 @@ def test_train_reward_models_trains_both_and_reports(ray_session: None, tmp_path
         figures = report["models"][name]
         assert figures["n"] == report["heldout"] and 0.0 <= figures["accuracy"] <= 1.0
     assert len(read_rm_examples(out / "data" / "heldout.jsonl")) == report["heldout"]
+    assert report["models"]["value_rm"]["base"] == report["models"]["cot_rm"]["dir"] == str(out / "cot_rm" / "final")
+    with pytest.raises(ValueError, match="enable cot_rm"):  # found when the config is read
+        _config(tmp_path, tiny_dir, value_base="cot_rm", judge=False)
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

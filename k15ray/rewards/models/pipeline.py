@@ -182,15 +182,7 @@ def train_reward_models(config: RMTrainConfig, progress: bool = True) -> dict[st
         "train": len(train), "heldout": len(heldout), "models": {},
     }
     value, judge = config.value_rm, config.cot_rm
-    if value.enabled:
-        value_dir = out / "value_rm"
-        if not (value_dir / "config.json").exists():
-            train_value_rm(train, value.base or base, value_dir, steps=value.steps, batch_size=value.batch_size,
-                           lr=value.lr, max_length=value.max_length, seed=config.seed, num_threads=value.num_threads,
-                           progress=progress)
-        report["models"]["value_rm"] = {"dir": str(value_dir),
-                                        **rm_accuracy(ValueRM(value_dir, max_length=value.max_length), heldout)}
-    if judge.enabled:
+    if judge.enabled:  # first: the value head may start from it
         judge_dir = out / "cot_rm" / "final"
         if not (judge_dir / "config.json").exists():
             judge_dir = train_cot_judge(
@@ -198,10 +190,21 @@ def train_reward_models(config: RMTrainConfig, progress: bool = True) -> dict[st
                 seq_len=judge.seq_len, lr=judge.lr, warmup_steps=judge.warmup_steps, num_threads=judge.num_threads,
                 seed=config.seed, progress=progress,
             )
-        report["models"]["cot_rm"] = {
+        judge_report = {
             "dir": str(judge_dir),
             **rm_accuracy(CoTJudge(judge_dir, max_new_tokens=judge.max_new_tokens), heldout),
         }
+    if value.enabled:
+        value_dir = out / "value_rm"
+        value_base = str(judge_dir) if value.base == "cot_rm" else (value.base or base)
+        if not (value_dir / "config.json").exists():
+            train_value_rm(train, value_base, value_dir, steps=value.steps, batch_size=value.batch_size,
+                           lr=value.lr, max_length=value.max_length, seed=config.seed, num_threads=value.num_threads,
+                           progress=progress)
+        report["models"]["value_rm"] = {"dir": str(value_dir), "base": value_base,
+                                        **rm_accuracy(ValueRM(value_dir, max_length=value.max_length), heldout)}
+    if judge.enabled:
+        report["models"]["cot_rm"] = judge_report
     (out / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
     return report
 
