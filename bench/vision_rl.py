@@ -30,7 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = (0, 1)
 TRAIN_PROMPTS, HELDOUT_PROMPTS = 1000, 200
-SFT_STEPS, SFT_LR, SFT_BATCH = int(os.environ.get("K15_VISION_SFT_STEPS", 600)), 3e-3, 16
+SFT_STEPS, SFT_LR, SFT_BATCH = int(os.environ.get("K15_VISION_SFT_STEPS", 600)), 2e-3, 16
 RL_ITERATIONS = int(os.environ.get("K15_VISION_RL_ITERATIONS", 20))
 TASK: dict[str, Any] = {"source": "synthetic", "kinds": ("counting",), "difficulty": 1, "image_store": "memory"}
 
