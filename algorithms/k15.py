@@ -215,7 +215,7 @@ class K15(Algorithm):
             self.settings.partial_rollout.loss_mask,
             self._policy_version,
             pad_token_id=self._rollout.pad_token_id,
-            pixel_fn=self._rollout.pixel_fn if self._rollout.processor is not None else None,
+            pixel_fn=self._rollout.pixel_fn,  # called only when a trajectory has images
         )
         if cfg.reset_optimizer:  # each iteration solves a new surrogate problem (paper 2.3.2)
             self._on_every_learner(lambda learner: learner.reset_optimizer())

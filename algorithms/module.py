@@ -30,9 +30,9 @@ class K15PolicyModule(TorchRLModule):
     """pi_theta: a causal LM from ``model_config["model_dir"]`` returning token log-probs."""
 
     def setup(self) -> None:
-        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
+        from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
 
-        from k15ray.models.vision_language import is_vision_config
+        from k15ray.models.vision_language import is_vision_model_dir
 
         cfg: dict[str, Any] = dict(self.model_config or {})  # type: ignore[arg-type]
         if not cfg.get("model_dir"):
@@ -42,8 +42,8 @@ class K15PolicyModule(TorchRLModule):
             )
         dtype = getattr(torch, cfg.get("dtype", "float32"))
         self.temperature = float(cfg.get("temperature", 1.0))
-        vision = is_vision_config(AutoConfig.from_pretrained(cfg["model_dir"]))  # LLaVA-style: sees images
-        auto = AutoModelForImageTextToText if vision else AutoModelForCausalLM
+        # a LLaVA-style directory: the policy sees images
+        auto = AutoModelForImageTextToText if is_vision_model_dir(cfg["model_dir"]) else AutoModelForCausalLM
         self.policy = auto.from_pretrained(cfg["model_dir"], dtype=dtype)
         self.policy.config.use_cache = False
         self.policy.eval()  # no dropout (module docstring)

@@ -298,7 +298,9 @@ def eval_command(
         system_prompt = run_system if system_prompt is None else system_prompt
         instruction = run_instruction if instruction is None else instruction
         prompts = [with_prompt_format(p, system_prompt, instruction) for p in prompts]
-        if _is_vision_dir(model):  # a vision-language policy: greedy accuracy per kind and level
+        from k15ray.models.vision_language import is_vision_model_dir
+
+        if is_vision_model_dir(model):  # a vision-language policy: greedy accuracy per kind and level
             _eval_vision(console, model, prompts, settings.max_new_tokens, batch_size, json_)
             return
         if not json_:
@@ -317,16 +319,6 @@ def eval_command(
         written = write_plot(report, plot, f"{model}: k={settings.k}, temperature {settings.temperature}")
         typer.echo(f"plot: {written}", err=json_)
 
-
-
-def _is_vision_dir(model: str) -> bool:
-    from pathlib import Path
-
-    from transformers import AutoConfig
-
-    from k15ray.models.vision_language import is_vision_config
-
-    return (Path(model) / "config.json").is_file() and is_vision_config(AutoConfig.from_pretrained(model))
 
 
 def _eval_vision(console: Any, model: str, prompts: list[Any], max_new_tokens: int, batch_size: int, json_: bool) -> None:

@@ -114,18 +114,24 @@ def vision_messages(question: Question, num_images: int) -> list[dict[str, Any]]
     return messages
 
 
-def encode_vision_prompt(processor: Any, prompt: Prompt | Question, images: Sequence[Any]) -> list[int]:
-    """Token ids of ``prompt`` with ``images`` shown before its question, for a vision-language
-    policy: the processor's chat template, then the processor itself, which expands each image
-    placeholder into the image tokens its vision tower fills (36 for ``tiny-vl``). The ids are
-    what the rollout continues and the learner scores, with the same ``images``."""
-    question = prompt.question if isinstance(prompt, Prompt) else prompt
-    text = processor.apply_chat_template(vision_messages(question, len(images)), add_generation_prompt=True,
-                                         tokenize=False)
+def encode_vision_messages(processor: Any, messages: Sequence[Mapping[str, Any]], images: Sequence[Any]) -> list[int]:
+    """Token ids of chat ``messages`` holding one image part per image of ``images`` (in order),
+    for a vision-language policy: the processor's chat template with the generation prompt, then
+    the processor itself, which expands each image placeholder into the image tokens its vision
+    tower fills (36 for ``tiny-vl``)."""
+    text = processor.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
     if not images:
         return [int(t) for t in processor.tokenizer.encode(text, add_special_tokens=False)]
     ids = processor(text=[text], images=list(images), add_special_tokens=False)["input_ids"][0]
     return [int(t) for t in ids]
+
+
+def encode_vision_prompt(processor: Any, prompt: Prompt | Question, images: Sequence[Any]) -> list[int]:
+    """Token ids of ``prompt`` with ``images`` shown before its question (``vision_messages``,
+    ``encode_vision_messages``): what the rollout continues and the learner scores, with the
+    same ``images``."""
+    question = prompt.question if isinstance(prompt, Prompt) else prompt
+    return encode_vision_messages(processor, vision_messages(question, len(images)), images)
 
 
 def model_eos_ids(model_dir: str | Path) -> list[int]:

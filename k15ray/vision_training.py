@@ -163,15 +163,14 @@ def evaluate_vision(
     """Greedy accuracy (``verify_math``) of the vision-language policy in ``model_dir`` on
     ``prompts`` shown with their images (``blank``: white images instead); overall, per kind and
     per difficulty level, with counts."""
-    from transformers import AutoProcessor
-
+    from k15ray.models.vision_language import load_vision_policy
     from k15ray.prompting import encode_vision_prompt, stop_token_ids
     from k15ray.rewards.math import verify_math
     from k15ray.rollout.hf import HFBackend
     from k15ray.types import GenerationRequest, SamplingParams
 
-    backend = HFBackend.from_pretrained(model_dir, max_batch_size=batch_size)
-    processor = AutoProcessor.from_pretrained(str(model_dir))
+    model, processor = load_vision_policy(model_dir)  # loaded once: the backend and the prompts share it
+    backend = HFBackend(model, processor.tokenizer, image_processor=processor.image_processor, max_batch_size=batch_size)
     requests = []
     for i, p in enumerate(prompts):
         images = tuple(blank_like(im) if blank else im for im in images_of(p))

@@ -71,9 +71,9 @@ class ServedPolicy:
             return encode_prompt(self.tokenizer, list(messages))
         if self.processor is None:
             raise ValueError(f"{len(images)} image(s) given to the text-only policy {self.name!r}")
-        text = self.processor.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
-        ids = self.processor(text=[text], images=list(images), add_special_tokens=False)["input_ids"][0]
-        return [int(t) for t in ids]
+        from k15ray.prompting import encode_vision_messages
+
+        return encode_vision_messages(self.processor, messages, images)
 
     def decode(self, token_ids: list[int]) -> str:
         return str(self.tokenizer.decode(token_ids, skip_special_tokens=False))

@@ -52,6 +52,7 @@ from k15ray.models.tokenizer import (
     build_tokenizer,
     save_tokenizer,
 )
+from k15ray.types import GenerationRequest
 
 IMAGE_TOKEN = "<image>"
 """The image placeholder: one in a prompt per image; the processor repeats it once per patch."""
@@ -211,6 +212,34 @@ def create_vision_model(out_dir: str | Path, seed: int = 0, preset: str = "tiny-
 def is_vision_config(config: PretrainedConfig) -> bool:
     """Whether ``config`` is a vision-language model's (it has a vision tower: ``vision_config``)."""
     return getattr(config, "vision_config", None) is not None
+
+
+def is_vision_model_dir(path: str | Path) -> bool:
+    """Whether ``path`` holds a vision-language model (its ``config.json`` has a vision tower)."""
+    return (Path(path) / "config.json").is_file() and is_vision_config(AutoConfig.from_pretrained(str(path)))
+
+
+def check_request_images(config: PretrainedConfig, request: GenerationRequest) -> None:
+    """A ``UserError`` when ``request``'s images cannot be shown to the policy of ``config``:
+    images for a text-only policy, image tokens without images, or a count that does not match
+    (``image_seq_length`` tokens per image)."""
+    where = f"request {request.request_id!r}"
+    check_image_input(config, len(request.images), where)
+    image_token = getattr(config, "image_token_id", None)
+    if image_token is None:
+        return
+    placeholders = request.token_ids.count(image_token)
+    per_image = getattr(config, "image_seq_length", None) or placeholders // max(len(request.images), 1)
+    if request.images and placeholders != per_image * len(request.images):
+        raise UserError(
+            f"{where}: {len(request.images)} image(s) but {placeholders} image tokens; "
+            "encode the prompt with k15ray.prompting.encode_vision_prompt and the same images"
+        )
+    if placeholders and not request.images:
+        raise UserError(
+            f"{where}: {placeholders} image tokens but no images; send the images "
+            "the prompt was encoded with (GenerationRequest.images)"
+        )
 
 
 def check_image_input(config: PretrainedConfig, num_images: int, where: str = "") -> None:

@@ -57,6 +57,7 @@ from transformers.cache_utils import Cache, DynamicLayer
 
 from k15ray.config.repeat import RepeatConfig
 from k15ray.logprobs import policy_temperature
+from k15ray.models.vision_language import check_request_images
 from k15ray.rollout.repeat import RepeatDetector
 from k15ray.rollout.weight_sync import check_new_version
 from k15ray.types import BackendFinish, GenerationRequest, GenerationResult, SamplingParams
@@ -237,14 +238,12 @@ class HFBackend:
         (``k15ray.models.load_policy``; a vision-language directory through ``load_vision_policy``,
         with its image processor); ``kwargs`` go to the constructor (``max_batch_size``,
         ``repeat_config``, ``policy_version``)."""
-        from transformers import AutoConfig
-
         from k15ray.models import check_model_dir, load_policy
-        from k15ray.models.vision_language import is_vision_config, load_vision_policy
+        from k15ray.models.vision_language import is_vision_model_dir, load_vision_policy
 
         if dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
-        if is_vision_config(AutoConfig.from_pretrained(str(check_model_dir(model_dir)))):
+        if is_vision_model_dir(check_model_dir(model_dir)):
             model, processor = load_vision_policy(model_dir, dtype=_DTYPES[dtype], device=device)
             return cls(model, processor.tokenizer, image_processor=processor.image_processor, **kwargs)
         model, tokenizer = load_policy(model_dir, dtype=_DTYPES[dtype], device=device)
@@ -290,7 +289,7 @@ class HFBackend:
                 raise ValueError(f"request {r.request_id!r} has no token ids; give it the prompt")
             if r.max_new_tokens < 0:
                 raise ValueError(f"request {r.request_id!r}: max_new_tokens must be >= 0")
-            self._check_images(r)
+            check_request_images(self.model.config, r)
         # ignore_eos: exactly max_new_tokens per request (SamplingParams), as vLLM does
         stop_ids = frozenset() if params.ignore_eos else frozenset(params.stop_token_ids or self.default_stop_ids)
         rows: list[_Row | None] = [None] * len(requests)
@@ -318,29 +317,14 @@ class HFBackend:
             )
         return results
 
-    def _check_images(self, request: GenerationRequest) -> None:
-        """A ``UserError`` when ``request``'s images cannot be shown to this policy."""
-        from k15ray.models.vision_language import check_image_input
-
-        check_image_input(self.model.config, len(request.images), f"request {request.request_id!r}")
+    def _without_image_token(self, logits: torch.Tensor) -> torch.Tensor:
+        """``logits`` (B, V) to sample from: the image placeholder's set to -inf (a response never
+        holds one); the same tensor for a text-only policy."""
         if self.image_token_id is None:
-            return
-        placeholders = request.token_ids.count(self.image_token_id)
-        per_image = getattr(self.model.config, "image_seq_length", None) or placeholders // max(len(request.images), 1)
-        if request.images and placeholders != per_image * len(request.images):
-            from k15ray.errors import UserError
-
-            raise UserError(
-                f"request {request.request_id!r}: {len(request.images)} image(s) but {placeholders} image tokens; "
-                "encode the prompt with k15ray.prompting.encode_vision_prompt and the same images"
-            )
-        if placeholders and not request.images:
-            from k15ray.errors import UserError
-
-            raise UserError(
-                f"request {request.request_id!r}: {placeholders} image tokens but no images; send the images "
-                "the prompt was encoded with (GenerationRequest.images)"
-            )
+            return logits
+        allowed = logits.clone()
+        allowed[:, self.image_token_id] = float("-inf")
+        return allowed
 
     def pixel_values(self, images: Sequence[Any]) -> torch.Tensor:
         """``(N, 3, S, S)`` pixel values of ``images`` by the model's image processor, in the
@@ -396,10 +380,7 @@ class HFBackend:
         next_pos = positions[:, -1:] + 1  # (B, 1)
         while True:
             logits = out.logits[:, -1, :]  # (B, V)
-            allowed = logits
-            if self.image_token_id is not None:  # a response never holds an image placeholder
-                allowed = logits.clone()
-                allowed[:, self.image_token_id] = float("-inf")
+            allowed = self._without_image_token(logits)
             streams = [r.stream for r in active if r.stream is not None] if seeded else None
             tokens = sample_tokens(allowed, params.temperature, params.top_p, streams)  # (B,)
             host_logps: list[float] | list[None]

@@ -43,13 +43,11 @@ BUFFER_STATE = "buffer"
 def vision_processor(model_dir: str) -> Any:
     """The processor (tokenizer + image processor) of a vision-language policy directory; None for
     a text-only one."""
-    from transformers import AutoConfig, AutoProcessor
+    from transformers import AutoProcessor
 
-    from k15ray.models.vision_language import is_vision_config
+    from k15ray.models.vision_language import is_vision_model_dir
 
-    if not is_vision_config(AutoConfig.from_pretrained(model_dir)):
-        return None
-    return AutoProcessor.from_pretrained(model_dir)
+    return AutoProcessor.from_pretrained(model_dir) if is_vision_model_dir(model_dir) else None
 
 
 def iteration_seed(seed: int, iteration: int) -> int:
@@ -97,12 +95,13 @@ class RolloutPhase:
         self._nccl_sender: Any = None  # k15ray.rollout.nccl_sync.NcclWeightSender (weight_sync: nccl)
 
     # ------------------------------------------------------------------ steps 1-5
-    def _encode(self, prompt: Prompt) -> tuple[int, ...]:
+    def _encode(self, prompt: Prompt, images: tuple[Any, ...]) -> tuple[int, ...]:
+        """Token ids of ``prompt`` shown with ``images`` (its ``_images``), encoded once."""
         from k15ray.prompting import encode_prompt, encode_vision_prompt
 
         if prompt.id not in self._prompt_tokens:
             if self.processor is not None:
-                ids = encode_vision_prompt(self.processor, prompt, self._images(prompt))
+                ids = encode_vision_prompt(self.processor, prompt, images)
             else:
                 ids = encode_prompt(self.tokenizer, prompt)
             self._prompt_tokens[prompt.id] = tuple(ids)
@@ -126,11 +125,12 @@ class RolloutPhase:
         new_prompts = self.sampler.sample(self.settings.sampling.prompts_per_iteration)
         requests = self.buffer.resume_requests()
         num_resumed = len(requests)
+        images = [self._images(p) for p in new_prompts]
         requests += self.buffer.new_requests(
             [p.id for p in new_prompts],
-            [self._encode(p) for p in new_prompts],
+            [self._encode(p, shown) for p, shown in zip(new_prompts, images, strict=True)],
             self.rollout_cfg.samples_per_prompt,
-            images=[self._images(p) for p in new_prompts],
+            images=images,
         )
         params = SamplingParams(
             temperature=self.rollout_cfg.temperature,
