@@ -190,7 +190,7 @@ def train_reward_models(config: RMTrainConfig, progress: bool = True) -> dict[st
                 seq_len=judge.seq_len, lr=judge.lr, warmup_steps=judge.warmup_steps, num_threads=judge.num_threads,
                 seed=config.seed, progress=progress,
             )
-        judge_report = {
+        report["models"]["cot_rm"] = {
             "dir": str(judge_dir),
             **rm_accuracy(CoTJudge(judge_dir, max_new_tokens=judge.max_new_tokens), heldout),
         }
@@ -203,8 +203,6 @@ def train_reward_models(config: RMTrainConfig, progress: bool = True) -> dict[st
                            progress=progress)
         report["models"]["value_rm"] = {"dir": str(value_dir), "base": value_base,
                                         **rm_accuracy(ValueRM(value_dir, max_length=value.max_length), heldout)}
-    if judge.enabled:
-        report["models"]["cot_rm"] = judge_report
     (out / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
     return report
 
