@@ -56,11 +56,16 @@ def learning_rate(config: SFTConfig, step: int, progress: float) -> float:
     lr_t = lr * (t + 1) / W for t < W; afterwards
     lr_t = lr * (m + (1 - m) * (1 + cos(pi * p)) / 2), p = progress in [0, 1], m = min_lr_ratio.
     """
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
+    return warmup_cosine(config.lr, step, config.warmup_steps, progress, config.min_lr_ratio)
+
+
+def warmup_cosine(lr: float, step: int, warmup_steps: int, progress: float, min_lr_ratio: float) -> float:
+    """The schedule of ``learning_rate`` without a config: ``lr`` warmed up linearly over
+    ``warmup_steps``, then decayed by cosine to ``min_lr_ratio * lr`` as ``progress`` goes 0 -> 1."""
+    if step < warmup_steps:
+        return lr * (step + 1) / warmup_steps
     p = min(max(progress, 0.0), 1.0)
-    m = config.min_lr_ratio
-    return config.lr * (m + (1 - m) * 0.5 * (1 + math.cos(math.pi * p)))
+    return lr * (min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * p)))
 
 
 def run_progress(config: SFTConfig, step: int, elapsed_s: float, epochs: float) -> float:

@@ -80,6 +80,7 @@ def train_vision_sft(
     Saves model and processor to ``out_dir`` (``save_pretrained``) and returns it."""
     from k15ray.models.vision_language import load_vision_policy
     from k15ray.prompting import encode_vision_prompt, stop_token_ids
+    from k15ray.sft import warmup_cosine
 
     if not prompts:
         raise ValueError("train_vision_sft needs prompts; generate them with k15/Vision-v0 (VisionEnv)")
@@ -105,24 +106,11 @@ def train_vision_sft(
     t0, loss_value = time.perf_counter(), float("nan")
     for step in tqdm(range(steps), desc="vision sft", unit="step", disable=not progress):
         batch = [prompts[rng.randrange(len(prompts))] for _ in range(batch_size)]
-        rows = [example(p) for p in batch]
-        width = max(len(a) + len(b) for a, b in rows)
-        input_ids = torch.full((len(rows), width), int(tokenizer.pad_token_id or 0), dtype=torch.long)  # (B, T)
-        labels = torch.full((len(rows), width), -100, dtype=torch.long)  # (B, T): answer tokens only
-        attention = torch.zeros((len(rows), width), dtype=torch.long)  # (B, T)
-        for i, (prompt_ids, answer_ids) in enumerate(rows):
-            ids = prompt_ids + answer_ids
-            input_ids[i, : len(ids)] = torch.tensor(ids)
-            labels[i, len(prompt_ids) : len(ids)] = torch.tensor(answer_ids)
-            attention[i, : len(ids)] = 1
+        input_ids, attention, labels = answer_batch([example(p) for p in batch], int(tokenizer.pad_token_id or 0))
         images = [image for p in batch for image in images_of(p)]
         pixels = processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
-        scale = min(1.0, (step + 1) / warmup)
-        if step >= warmup:  # cosine from lr to lr / 10
-            progress_frac = (step - warmup) / max(1, steps - warmup)
-            scale = 0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * progress_frac))
-        for group in optimizer.param_groups:
-            group["lr"] = lr * scale
+        for group in optimizer.param_groups:  # cosine from lr to lr / 10 after the warm-up
+            group["lr"] = warmup_cosine(lr, step, warmup, (step - warmup) / max(1, steps - warmup), 0.1)
         out = model(input_ids=input_ids, attention_mask=attention, pixel_values=pixels, labels=labels)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -144,6 +132,21 @@ def record_images(prompt: Prompt) -> tuple[np.ndarray, ...]:
     from k15ray.vision.records import load_image
 
     return (np.asarray(load_image(prompt.images, prompt.id)),) if prompt.images else ()
+
+
+def answer_batch(rows: Sequence[tuple[list[int], list[int]]], pad_id: int) -> tuple[torch.Tensor, ...]:
+    """``(input_ids, attention_mask, labels)``, each (B, T), of (prompt ids, answer ids) rows, right
+    padded: the labels hold the answer tokens only (-100 elsewhere)."""
+    width = max(len(a) + len(b) for a, b in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), -100, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (prompt_ids, answer_ids) in enumerate(rows):
+        ids = prompt_ids + answer_ids
+        input_ids[i, : len(ids)] = torch.tensor(ids)
+        labels[i, len(prompt_ids) : len(ids)] = torch.tensor(answer_ids)
+        attention[i, : len(ids)] = 1
+    return input_ids, attention, labels
 
 
 def blank_like(image: Any) -> np.ndarray:
