@@ -7,8 +7,10 @@ built-in preset, built from scratch) on (question, long-CoT response) pairs:
     L(theta) = - (1 / |R|) * sum_{(x, z, y) in batch} sum_{t in response} log pi_theta(w_t | x, w_<t)
 
 where R is the set of response tokens (thinking z, answer y and EOS) of the optimizer step's
-examples: the prompt x carries no loss. Packing (see ``k15ray.packing``) puts several examples in
-one row without attention across them (an explicit block-diagonal causal mask). The learning rate warms up linearly for ``warmup_steps``,
+examples: the prompt x carries no loss. Micro-batches hold about ``batch_size * seq_len`` tokens:
+by default one example per row, rows of similar length grouped together (``batching:
+length_grouped``), or several examples packed per row without attention across them (``packed``);
+see ``k15ray.packing``. The learning rate warms up linearly for ``warmup_steps``,
 then follows a cosine decay to ``min_lr_ratio * lr``; the decay's clock is the fraction of the run
 done, measured in steps, minutes or epochs, whichever limit is set and nearest, so a run limited
 by wall-clock time still ends at the low learning rate.
@@ -27,10 +29,8 @@ stops its warm-up early on purpose, at a model that solves some problems, so tha
 
 from __future__ import annotations
 
-import functools
 import json
 import math
-import random
 import shutil
 import time
 from collections.abc import Callable
@@ -43,7 +43,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from k15ray.config.sft import SFTConfig
 from k15ray.models import PRESETS, create_model, is_model_dir, save_tokenizer
-from k15ray.packing import IGNORE_INDEX, Example, batch_tensors, load_examples, pack
+from k15ray.packing import IGNORE_INDEX, MicroBatch, StepBatches, load_examples
 
 STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.pt"
@@ -121,39 +121,22 @@ def _prune(out_dir: Path, keep: int) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def _rows_for_step(
-    rows: list[list[Example]], config: SFTConfig, step: int, micro: int
-) -> list[list[Example]]:
-    """The packed rows of micro-batch ``micro`` of optimizer step ``step``: a pure function of the
-    step, so a resumed run sees the same data order. Each epoch is a seeded shuffle of the rows."""
-    start = (step * config.grad_accum + micro) * config.batch_size
-    out = []
-    for k in range(start, start + config.batch_size):
-        epoch, index = divmod(k, len(rows))
-        out.append(rows[_epoch_order(config.seed, epoch, len(rows))[index]])
-    return out
+def step_batches(config: SFTConfig, tokenizer: Any) -> StepBatches:
+    """The micro-batches of ``config``'s data (``sft.batching``, ``seq_len``, ``batch_size``, seed)."""
+    examples = load_examples(config.data, tokenizer)
+    return StepBatches(examples, config.batching, config.seq_len, config.batch_size, config.seed)
 
 
-@functools.lru_cache(maxsize=4)
-def _epoch_order(seed: int, epoch: int, n_rows: int) -> tuple[int, ...]:
-    order = list(range(n_rows))
-    random.Random(seed * 1_000_003 + epoch).shuffle(order)
-    return tuple(order)
-
-
-def _micro_batches(
-    rows: list[list[Example]], config: SFTConfig, step: int, pad_id: int
-) -> list[tuple[torch.Tensor, ...]]:
-    return [
-        batch_tensors(_rows_for_step(rows, config, step, m), config.seq_len, pad_id)
-        for m in range(config.grad_accum)
-    ]
+def _micro_batches(batches: StepBatches, config: SFTConfig, step: int, pad_id: int) -> list[MicroBatch]:
+    """The micro-batches of optimizer step ``step``: a pure function of the step, so a resumed run
+    sees the same data order."""
+    return [batches.tensors(step * config.grad_accum + m, pad_id) for m in range(config.grad_accum)]
 
 
 def _train_step(
     model: Any,
     optimizer: Any,
-    micro_batches: list[tuple[torch.Tensor, ...]],
+    micro_batches: list[MicroBatch],
     config: SFTConfig,
     lr: float,
 ) -> tuple[float, int]:
@@ -168,8 +151,8 @@ def _train_step(
     for input_ids, positions, targets, mask in micro_batches:
         logits = model(
             input_ids=input_ids.to(device),
-            position_ids=positions.to(device),
-            attention_mask=mask.to(device),  # (B, 1, T, T) block-diagonal causal
+            position_ids=None if positions is None else positions.to(device),
+            attention_mask=None if mask is None else mask.to(device),  # packed: (B, 1, T, T)
             use_cache=False,
         ).logits  # (B, T, V)
         loss = torch.nn.functional.cross_entropy(
@@ -264,8 +247,7 @@ def train_sft(config: SFTConfig, progress: bool = True, accuracy_fn: AccuracyFn 
     out_dir.mkdir(parents=True, exist_ok=True)
     model, tokenizer, optimizer, state = _load(config, out_dir)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    rows = pack(load_examples(config.data, tokenizer), config.seq_len, config.seed)
-    step_tokens = config.batch_size * config.grad_accum * config.seq_len
+    batches = step_batches(config, tokenizer)
     bar = tqdm(total=config.max_steps or None, initial=state["step"], disable=not progress, desc="sft")
     last_save_s = state["elapsed_s"]
     if config.eval_every_steps and accuracy_fn is None:
@@ -279,14 +261,15 @@ def train_sft(config: SFTConfig, progress: bool = True, accuracy_fn: AccuracyFn 
 
     try:
         while True:
-            epochs = state["step"] * config.batch_size * config.grad_accum / len(rows)
+            epochs = batches.epochs(state["step"] * config.grad_accum)
             if state.get("accuracy_reached") or _stop(config, state["step"], state["elapsed_s"], epochs):
                 break
             t0 = time.perf_counter()
             progress_fraction = run_progress(config, state["step"], state["elapsed_s"], epochs)
             lr = learning_rate(config, state["step"], progress_fraction)
-            batches = _micro_batches(rows, config, state["step"], pad_id)
-            loss, n_tokens = _train_step(model, optimizer, batches, config, lr)
+            micro = _micro_batches(batches, config, state["step"], pad_id)
+            loss, n_tokens = _train_step(model, optimizer, micro, config, lr)
+            step_tokens = sum(batches.tokens(state["step"] * config.grad_accum + m) for m in range(config.grad_accum))
             dt = time.perf_counter() - t0
             state["step"] += 1
             state["elapsed_s"] += dt

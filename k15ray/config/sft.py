@@ -7,11 +7,14 @@ from dataclasses import dataclass
 from k15ray.config import doc, section
 from k15ray.config.model import ModelConfig
 
+BATCHINGS = ("length_grouped", "packed")
+"""How ``k15ray.packing.StepBatches`` forms micro-batches (see that module)."""
+
 
 @section("sft")
 @dataclass(frozen=True)
 class SFTConfig:
-    """Supervised fine-tuning on long-CoT responses: packing, response-only loss, warm-up + cosine
+    """Supervised fine-tuning on long-CoT responses: length-grouped (or packed) micro-batches, response-only loss, warm-up + cosine
     decay, gradient accumulation, Hugging Face checkpoints, resume. Training stops at the first of
     ``max_steps``, ``max_minutes`` and ``max_epochs`` that is set (> 0), or, with ``eval_data`` and
     ``stop_at_accuracy``, as soon as the greedy accuracy on ``eval_data`` reaches that value (an SFT
@@ -22,8 +25,13 @@ class SFTConfig:
     model: ModelConfig = doc(
         "starting model; a preset is built into out_dir/init", default_factory=ModelConfig
     )
-    seq_len: int = doc("length of one packed training sequence, in tokens", 512)
-    batch_size: int = doc("packed sequences per micro-batch", 16)
+    seq_len: int = doc("length of one training row, in tokens (longer examples are cut)", 512)
+    batch_size: int = doc("a micro-batch holds about batch_size * seq_len tokens (packed: rows)", 16)
+    batching: str = doc(
+        "length_grouped: one example per row, rows of similar length batched together (fastest on "
+        "short examples); packed: examples packed into rows of seq_len, block-diagonal attention",
+        "length_grouped",
+    )
     grad_accum: int = doc("micro-batches accumulated per optimizer step", 1)
     lr: float = doc("peak learning rate (AdamW)", 1e-3)
     min_lr_ratio: float = doc("learning rate at the end of the decay, as a fraction of lr", 0.1)
@@ -57,6 +65,8 @@ class SFTConfig:
         for name in ("seq_len", "batch_size", "grad_accum"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if self.batching not in BATCHINGS:
+            raise ValueError(f"batching: {self.batching!r} is not one of {list(BATCHINGS)}")
         if self.lr <= 0:
             raise ValueError(f"lr: must be > 0, got {self.lr}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:

@@ -1,4 +1,4 @@
-"""The SFT trainer: packing, response-only targets, LR schedule, learning, checkpoints, resume."""
+"""The SFT trainer: length-grouped and packed batches, response-only targets, LR schedule, learning, checkpoints, resume."""
 
 from __future__ import annotations
 
@@ -14,7 +14,17 @@ from k15ray.config.model import ModelConfig
 from k15ray.config.sft import SFTConfig
 from k15ray.jsonl import write_jsonl
 from k15ray.models import build_tokenizer, preset_config, save_tokenizer
-from k15ray.packing import IGNORE_INDEX, Example, batch_tensors, load_examples, pack, row_tensors
+from k15ray.packing import (
+    IGNORE_INDEX,
+    Example,
+    StepBatches,
+    batch_tensors,
+    length_grouped,
+    load_examples,
+    pack,
+    padded_tensors,
+    row_tensors,
+)
 from k15ray.sft import checkpoints, learning_rate, train_sft
 from k15ray.tasks import generate_prompt_set
 
@@ -63,6 +73,59 @@ def test_pack_fills_rows_and_keeps_every_example() -> None:
     assert pack(examples, 20, seed=0) == rows
 
 
+def _examples(lengths: list[int]) -> list[Example]:
+    return [Example(prompt_ids=(2, 3), response_ids=tuple(range(4, 4 + n - 3)) + (1,)) for n in lengths]
+
+
+def test_length_grouped_batches_keep_every_example_within_the_budget() -> None:
+    lengths = [6 + (i * 37) % 90 for i in range(300)]
+    examples = _examples(lengths)
+    batches = length_grouped(examples, tokens_per_batch=256, seq_len=64, seed=0)
+    flat = [ex for b in batches for ex in b]
+    assert sorted(map(id, flat)) == sorted(map(id, examples))  # every example exactly once
+    for b in batches:  # rows x longest row (cut at seq_len) within the budget, or one example alone
+        assert len(b) == 1 or len(b) * min(max(map(len, b)), 64) <= 256
+    # similar lengths share a batch: far less padding than a random order would give
+    padding = sum(len(b) * min(max(map(len, b)), 64) - sum(min(len(e), 64) for e in b) for b in batches)
+    assert padding < 0.1 * sum(min(n, 64) for n in lengths), padding
+    assert length_grouped(examples, 256, 64, seed=0) == batches
+    assert length_grouped(examples, 256, 64, seed=1) != batches
+
+
+def test_padded_rows_equal_each_example_alone() -> None:
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(preset_config("tiny", 126, 0, 1)).eval()
+    a = Example(prompt_ids=(5, 6, 7), response_ids=(8, 9, 1))
+    b = Example(prompt_ids=(10, 11), response_ids=(12, 13, 14, 15, 16, 1))
+    ids, positions, targets, mask = padded_tensors([a, b], seq_len=16, pad_id=0)
+    assert positions is None and mask is None and ids.shape == (2, 8)  # padded to the longest only
+    x = IGNORE_INDEX
+    assert ids[0].tolist() == [5, 6, 7, 8, 9, 1, 0, 0]
+    assert targets[0].tolist() == [x, x, 8, 9, 1, x, x, x]  # response-only, no loss on padding
+    with torch.no_grad():
+        padded = model(input_ids=ids).logits
+        alone_a = model(input_ids=torch.tensor([[5, 6, 7, 8, 9, 1]])).logits[0]
+    assert torch.allclose(padded[0, :6], alone_a, atol=1e-5)
+
+
+@pytest.mark.parametrize("batching", ["length_grouped", "packed"])
+def test_step_batches_are_a_function_of_the_index(batching: str) -> None:
+    examples = _examples([6 + (i * 13) % 40 for i in range(50)])
+    batches = StepBatches(examples, batching, seq_len=48, batch_size=2, seed=3)
+    again = StepBatches(examples, batching, seq_len=48, batch_size=2, seed=3)
+    n = batches.per_epoch
+    seen = [ex for i in range(n) for row in batches.rows_of(i) for ex in row]
+    if batching == "length_grouped":  # one epoch = every example once, then a new order
+        assert sorted(map(id, seen)) == sorted(map(id, examples))
+        assert batches.epochs(n) == 1.0
+        assert [batches.rows_of(n + i) for i in range(3)] != [batches.rows_of(i) for i in range(3)]
+    for i in reversed(range(2 * n)):  # another instance, indices in another order: same batches
+        assert again.rows_of(i) == batches.rows_of(i)
+        assert again.tokens(i) == sum(min(sum(map(len, r)), 48) for r in batches.rows_of(i))
+    with pytest.raises(ValueError, match="batching"):
+        StepBatches(examples, "bucketed", 48, 2, 0)
+
+
 def test_learning_rate_schedule_by_hand() -> None:
     cfg = SFTConfig(data="x", out_dir="y", lr=1e-3, warmup_steps=10, min_lr_ratio=0.1, max_steps=100)
     assert learning_rate(cfg, 0, 0.0) == pytest.approx(1e-4)  # 1e-3 * 1/10
@@ -81,6 +144,8 @@ def test_config_errors() -> None:
         SFTConfig(data="x", out_dir="y", max_steps=1, eval_data="p.jsonl", stop_at_accuracy=0.5)
     with pytest.raises(ValueError, match="eval_data is empty"):
         SFTConfig(data="x", out_dir="y", max_steps=1, eval_every_steps=5)
+    with pytest.raises(ValueError, match=r"sft\.batching.*length_grouped"):
+        SFTConfig(data="x", out_dir="y", max_steps=1, batching="bucketed")
     with pytest.raises(ValueError, match=r"sft\.stop_at_accuracy must be in \[0, 1\]"):
         SFTConfig(data="x", out_dir="y", max_steps=1, eval_data="p", eval_every_steps=5, stop_at_accuracy=50)
 
@@ -122,8 +187,9 @@ def test_default_accuracy_check_reads_eval_data(sft_data: Path, tmp_path: Path) 
         train_sft(SFTConfig(**{**cfg.__dict__, "eval_data": str(empty), "out_dir": str(tmp_path / "b")}), progress=False)
 
 
-def test_tiny_preset_learns_saves_and_resumes(sft_data: Path, tmp_path: Path) -> None:
-    cfg = dict(data=str(sft_data), out_dir=str(tmp_path), seq_len=256, batch_size=4, lr=3e-3,
+@pytest.mark.parametrize("batching", ["length_grouped", "packed"])
+def test_tiny_preset_learns_saves_and_resumes(sft_data: Path, tmp_path: Path, batching: str) -> None:
+    cfg = dict(data=str(sft_data), out_dir=str(tmp_path), seq_len=256, batch_size=4, lr=3e-3, batching=batching,
                warmup_steps=2, save_every_steps=3, keep_checkpoints=2, log_every_steps=1, num_threads=1)
     final = train_sft(SFTConfig(**cfg, max_steps=6), progress=False)  # type: ignore[arg-type]
     losses = _losses(tmp_path)
