@@ -69,31 +69,27 @@ def _plot(metrics: list[dict[str, Any]], curve: list[tuple[int, float]]) -> None
 def _speed(model_dir: Path, config: Any, steps: int = SPEED_STEPS) -> dict[str, float]:
     """Training tokens/s of k15ray's SFT step against a plain transformers loop, same run.
 
-    Both start from the same weights and train on the same examples: those of the first ``steps`` x
-    ``batch_size`` packed rows of ``seq_len`` tokens, alternating in two rounds (best of each side);
-    tokens/s counts the examples' tokens (no padding) over the wall time. Plain: those rows as they
-    are, ``model(input_ids, labels=input_ids)`` with the model's default causal attention over the
-    whole row, ``loss.backward()``, ``AdamW.step()`` (what a transformers user writes first, doing
-    less: no example isolation, no clipping). k15ray: ``k15ray.sft._train_step`` on the same
-    examples in the micro-batches ``config.batching`` makes of them (same token budget per step;
-    response-only loss, each example attending only to itself, gradient clipping)."""
+    Both start from the same weights and take ``steps`` optimizer steps on the same examples, those
+    of the first ``steps`` micro-batches (``batch_size`` packed rows of ``seq_len`` tokens each),
+    alternating in two rounds (best of each side); tokens/s counts the examples' tokens (no
+    padding). Plain: the packed rows as they are, ``model(input_ids, labels=input_ids)`` with the
+    model's default causal attention over the whole row, ``loss.backward()``, ``AdamW.step()``
+    (what a transformers user writes first, doing less: no example isolation, no clipping).
+    k15ray: ``k15ray.sft._train_step`` on the layout of ``config.batching`` (response-only loss,
+    each example attending only to itself, gradient clipping)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from k15ray.packing import StepBatches, load_examples, pack
+    from k15ray.packing import StepBatches, load_examples, row_tensors
     from k15ray.sft import _train_step
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    rows = pack(load_examples(config.data, tokenizer), config.seq_len, config.seed)[: steps * config.batch_size]
-    examples = [ex for row in rows for ex in row]
-    data_tokens = sum(map(len, examples))
-    ours_batches = StepBatches(examples, config.batching, config.seq_len, config.batch_size, config.seed)
     pad = tokenizer.pad_token_id
-    ours_steps = [[ours_batches.tensors(i, pad)] for i in range(ours_batches.per_epoch)]
-    plain_steps = [
-        torch.tensor([sum((list(e.prompt_ids) + list(e.response_ids) for e in row), [])
-                      + [pad] * (config.seq_len - sum(map(len, row))) for row in rows[i : i + config.batch_size]])
-        for i in range(0, len(rows), config.batch_size)
-    ]
+    batches = StepBatches(load_examples(config.data, tokenizer), config.batching, config.seq_len,
+                          config.batch_size, config.seed)
+    data_tokens = sum(batches.tokens(i) for i in range(steps))
+    ours_steps = [batches.tensors(i, pad) for i in range(steps)]
+    plain_steps = [torch.tensor([row_tensors(row, config.seq_len, pad)[0] for row in batches.rows_of(i)])
+                   for i in range(steps)]
 
     def ours(model: Any, optimizer: Any) -> None:
         for mbs in ours_steps:
@@ -121,7 +117,6 @@ def _speed(model_dir: Path, config: Any, steps: int = SPEED_STEPS) -> dict[str, 
         "plain_tokens_per_s": round(best["plain"]),
         "speed_ratio": round(best["k15ray"] / best["plain"], 3),
         "speed_batching": config.batching,
-        "speed_steps": {"k15ray": len(ours_steps), "plain": len(plain_steps)},
     }
 
 

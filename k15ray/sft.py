@@ -7,10 +7,10 @@ built-in preset, built from scratch) on (question, long-CoT response) pairs:
     L(theta) = - (1 / |R|) * sum_{(x, z, y) in batch} sum_{t in response} log pi_theta(w_t | x, w_<t)
 
 where R is the set of response tokens (thinking z, answer y and EOS) of the optimizer step's
-examples: the prompt x carries no loss. Micro-batches hold about ``batch_size * seq_len`` tokens:
-by default one example per row, rows of similar length grouped together (``batching:
-length_grouped``), or several examples packed per row without attention across them (``packed``);
-see ``k15ray.packing``. The learning rate warms up linearly for ``warmup_steps``,
+examples: the prompt x carries no loss. A micro-batch holds the examples of ``batch_size`` packed
+rows of ``seq_len`` tokens, laid out one example per row (``batching: padded``, the default) or as
+the packed rows with a block-diagonal mask (``packed``): no attention across examples either way
+(``k15ray.packing``). The learning rate warms up linearly for ``warmup_steps``,
 then follows a cosine decay to ``min_lr_ratio * lr``; the decay's clock is the fraction of the run
 done, measured in steps, minutes or epochs, whichever limit is set and nearest, so a run limited
 by wall-clock time still ends at the low learning rate.
@@ -130,7 +130,7 @@ def step_batches(config: SFTConfig, tokenizer: Any) -> StepBatches:
 def _micro_batches(batches: StepBatches, config: SFTConfig, step: int, pad_id: int) -> list[MicroBatch]:
     """The micro-batches of optimizer step ``step``: a pure function of the step, so a resumed run
     sees the same data order."""
-    return [batches.tensors(step * config.grad_accum + m, pad_id) for m in range(config.grad_accum)]
+    return [mb for m in range(config.grad_accum) for mb in batches.tensors(step * config.grad_accum + m, pad_id)]
 
 
 def _train_step(

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from k15ray.config import doc, section
 from k15ray.config.model import ModelConfig
 
-BATCHINGS = ("length_grouped", "packed")
+BATCHINGS = ("padded", "packed")
 """How ``k15ray.packing.StepBatches`` forms micro-batches (see that module)."""
 
 
 @section("sft")
 @dataclass(frozen=True)
 class SFTConfig:
-    """Supervised fine-tuning on long-CoT responses: length-grouped (or packed) micro-batches, response-only loss, warm-up + cosine
+    """Supervised fine-tuning on long-CoT responses: padded (or packed) micro-batches, response-only loss, warm-up + cosine
     decay, gradient accumulation, Hugging Face checkpoints, resume. Training stops at the first of
     ``max_steps``, ``max_minutes`` and ``max_epochs`` that is set (> 0), or, with ``eval_data`` and
     ``stop_at_accuracy``, as soon as the greedy accuracy on ``eval_data`` reaches that value (an SFT
@@ -26,11 +26,12 @@ class SFTConfig:
         "starting model; a preset is built into out_dir/init", default_factory=ModelConfig
     )
     seq_len: int = doc("length of one training row, in tokens (longer examples are cut)", 512)
-    batch_size: int = doc("a micro-batch holds about batch_size * seq_len tokens (packed: rows)", 16)
+    batch_size: int = doc("packed rows of seq_len tokens per micro-batch (padded: their examples)", 16)
     batching: str = doc(
-        "length_grouped: one example per row, rows of similar length batched together (fastest on "
-        "short examples); packed: examples packed into rows of seq_len, block-diagonal attention",
-        "length_grouped",
+        "the layout of a micro-batch's examples (the same examples either way): padded, one example "
+        "per row, causal attention (fastest on short examples); packed, rows of seq_len with a "
+        "block-diagonal mask",
+        "padded",
     )
     grad_accum: int = doc("micro-batches accumulated per optimizer step", 1)
     lr: float = doc("peak learning rate (AdamW)", 1e-3)

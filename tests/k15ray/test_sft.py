@@ -1,4 +1,4 @@
-"""The SFT trainer: length-grouped and packed batches, response-only targets, LR schedule, learning, checkpoints, resume."""
+"""The SFT trainer: padded and packed layouts, response-only targets, LR schedule, learning, checkpoints, resume."""
 
 from __future__ import annotations
 
@@ -19,13 +19,13 @@ from k15ray.packing import (
     Example,
     StepBatches,
     batch_tensors,
-    length_grouped,
     load_examples,
     pack,
     padded_tensors,
     row_tensors,
+    split_by_length,
 )
-from k15ray.sft import checkpoints, learning_rate, train_sft
+from k15ray.sft import _train_step, checkpoints, learning_rate, train_sft
 from k15ray.tasks import generate_prompt_set
 
 
@@ -77,19 +77,13 @@ def _examples(lengths: list[int]) -> list[Example]:
     return [Example(prompt_ids=(2, 3), response_ids=tuple(range(4, 4 + n - 3)) + (1,)) for n in lengths]
 
 
-def test_length_grouped_batches_keep_every_example_within_the_budget() -> None:
-    lengths = [6 + (i * 37) % 90 for i in range(300)]
-    examples = _examples(lengths)
-    batches = length_grouped(examples, tokens_per_batch=256, seq_len=64, seed=0)
-    flat = [ex for b in batches for ex in b]
-    assert sorted(map(id, flat)) == sorted(map(id, examples))  # every example exactly once
-    for b in batches:  # rows x longest row (cut at seq_len) within the budget, or one example alone
-        assert len(b) == 1 or len(b) * min(max(map(len, b)), 64) <= 256
-    # similar lengths share a batch: far less padding than a random order would give
-    padding = sum(len(b) * min(max(map(len, b)), 64) - sum(min(len(e), 64) for e in b) for b in batches)
-    assert padding < 0.1 * sum(min(n, 64) for n in lengths), padding
-    assert length_grouped(examples, 256, 64, seed=0) == batches
-    assert length_grouped(examples, 256, 64, seed=1) != batches
+def test_split_by_length_keeps_every_example_in_runs_of_similar_length() -> None:
+    examples = _examples([6 + (i * 37) % 90 for i in range(31)])
+    parts = split_by_length(examples, 2)
+    assert [len(p) for p in parts] == [16, 15] or [len(p) for p in parts] == [15, 16]
+    assert sorted(map(id, parts[0] + parts[1])) == sorted(map(id, examples))
+    assert max(map(len, parts[0])) <= min(map(len, parts[1]))  # the short half, then the long half
+    assert split_by_length(examples[:1], 2) == [examples[:1]]
 
 
 def test_padded_rows_equal_each_example_alone() -> None:
@@ -108,22 +102,40 @@ def test_padded_rows_equal_each_example_alone() -> None:
     assert torch.allclose(padded[0, :6], alone_a, atol=1e-5)
 
 
-@pytest.mark.parametrize("batching", ["length_grouped", "packed"])
-def test_step_batches_are_a_function_of_the_index(batching: str) -> None:
+def test_step_batches_are_a_function_of_the_index() -> None:
     examples = _examples([6 + (i * 13) % 40 for i in range(50)])
-    batches = StepBatches(examples, batching, seq_len=48, batch_size=2, seed=3)
-    again = StepBatches(examples, batching, seq_len=48, batch_size=2, seed=3)
+    batches = StepBatches(examples, "padded", seq_len=48, batch_size=2, seed=3)
+    again = StepBatches(examples, "padded", seq_len=48, batch_size=2, seed=3)
     n = batches.per_epoch
     seen = [ex for i in range(n) for row in batches.rows_of(i) for ex in row]
-    if batching == "length_grouped":  # one epoch = every example once, then a new order
-        assert sorted(map(id, seen)) == sorted(map(id, examples))
-        assert batches.epochs(n) == 1.0
-        assert [batches.rows_of(n + i) for i in range(3)] != [batches.rows_of(i) for i in range(3)]
+    # one epoch: every example (the last micro-batch may run into the next epoch's first row)
+    assert set(map(id, examples)) <= set(map(id, seen)) and len(seen) < len(examples) + 2 * 48
+    assert [batches.rows_of(n + i) for i in range(3)] != [batches.rows_of(i) for i in range(3)]
     for i in reversed(range(2 * n)):  # another instance, indices in another order: same batches
         assert again.rows_of(i) == batches.rows_of(i)
         assert again.tokens(i) == sum(min(sum(map(len, r)), 48) for r in batches.rows_of(i))
     with pytest.raises(ValueError, match="batching"):
         StepBatches(examples, "bucketed", 48, 2, 0)
+
+
+def test_padded_and_packed_layouts_train_alike(sft_data: Path) -> None:
+    # the same examples in either layout: the same loss and the same update, step after step
+    tok = build_tokenizer()
+    examples = load_examples(sft_data, tok)
+    cfg = SFTConfig(data="x", out_dir="y", seq_len=256, batch_size=2, max_steps=3)
+    models = {}
+    for batching in ("padded", "packed"):
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_config(preset_config("tiny", len(tok), 0, 1)).train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        layout = StepBatches(examples, batching, 256, 2, seed=0)
+        losses = [_train_step(model, optimizer, layout.tensors(i, 0), cfg, 1e-3)[0] for i in range(3)]
+        models[batching] = (model, losses, [len(layout.tensors(i, 0)) for i in range(3)])
+    (padded, padded_losses, padded_parts), (packed, packed_losses, packed_parts) = models.values()
+    assert padded_parts == [2, 2, 2] and packed_parts == [1, 1, 1]
+    assert padded_losses == pytest.approx(packed_losses, rel=1e-4)
+    for a, b in zip(padded.parameters(), packed.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
 
 
 def test_learning_rate_schedule_by_hand() -> None:
@@ -144,7 +156,7 @@ def test_config_errors() -> None:
         SFTConfig(data="x", out_dir="y", max_steps=1, eval_data="p.jsonl", stop_at_accuracy=0.5)
     with pytest.raises(ValueError, match="eval_data is empty"):
         SFTConfig(data="x", out_dir="y", max_steps=1, eval_every_steps=5)
-    with pytest.raises(ValueError, match=r"sft\.batching.*length_grouped"):
+    with pytest.raises(ValueError, match=r"sft\.batching.*padded"):
         SFTConfig(data="x", out_dir="y", max_steps=1, batching="bucketed")
     with pytest.raises(ValueError, match=r"sft\.stop_at_accuracy must be in \[0, 1\]"):
         SFTConfig(data="x", out_dir="y", max_steps=1, eval_data="p", eval_every_steps=5, stop_at_accuracy=50)
@@ -187,7 +199,7 @@ def test_default_accuracy_check_reads_eval_data(sft_data: Path, tmp_path: Path) 
         train_sft(SFTConfig(**{**cfg.__dict__, "eval_data": str(empty), "out_dir": str(tmp_path / "b")}), progress=False)
 
 
-@pytest.mark.parametrize("batching", ["length_grouped", "packed"])
+@pytest.mark.parametrize("batching", ["padded", "packed"])
 def test_tiny_preset_learns_saves_and_resumes(sft_data: Path, tmp_path: Path, batching: str) -> None:
     cfg = dict(data=str(sft_data), out_dir=str(tmp_path), seq_len=256, batch_size=4, lr=3e-3, batching=batching,
                warmup_steps=2, save_every_steps=3, keep_checkpoints=2, log_every_steps=1, num_threads=1)
