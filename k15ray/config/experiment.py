@@ -56,7 +56,7 @@ class HeldoutEvalConfig:
     samples_per_prompt: int = doc("k samples per prompt; pass@1 is their mean accuracy", 1)
     temperature: float = doc("sampling temperature; 0 = greedy decoding", 0.0)
     max_new_tokens: int = doc("response length limit of evaluation (tokens)", 512)
-    batch_size: int = doc("prompts decoded together", 64)
+    batch_size: int = doc("sequences decoded together (prompts x samples)", 256)
 
     def __post_init__(self) -> None:
         if self.every_iterations < 0:
