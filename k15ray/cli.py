@@ -257,7 +257,7 @@ def eval_command(
     max_new_tokens: int | None = typer.Option(
         None, "--max-new-tokens", help="longest response in tokens (default: the run's, else 384)"
     ),
-    batch_size: int = typer.Option(64, "--batch-size", help="requests decoded together"),
+    batch_size: int = typer.Option(256, "--batch-size", help="sequences decoded together (prompts x samples)"),
     limit: int = typer.Option(0, "--limit", help="evaluate only the first N prompts (0 = all)"),
     json_: bool = typer.Option(False, "--json", help="print the figures as JSON instead of the table"),
     plot: str | None = typer.Option(None, "--plot", help="also write a PNG bar chart per level to this path"),
