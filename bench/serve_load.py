@@ -10,15 +10,22 @@ sends, over HTTP:
   against ``i/4`` as a decimal): ``MATH_REQUESTS`` = 500 single-item requests at concurrency 16,
   and ``MATH_BATCH_ITEMS`` = 1,000 other items in requests of ``ITEMS_PER_REQUEST`` = 50 at
   concurrency 4 (the batch form the training loop uses);
-* ``GET /v1/models`` at concurrency 16: the HTTP floor (Serve's proxy and the replica, no model).
+* ``GET /v1/models`` at concurrency 16: the HTTP floor (no model).
+
+The load generator is a process of its own (``_raw_load``): plain asyncio streams, one keep-alive
+HTTP/1.1 connection per request in flight, JSON bodies, every answer read whole, its status 200
+and its JSON checked. All of it twice: behind Serve's HTTP proxy (the default; figures without a
+prefix), then with direct ingress (``RAY_SERVE_ENABLE_DIRECT_INGRESS=1``: no proxy, each
+application's replica answers HTTP on a port of its own; figures ``direct_*``).
 
 Then, with Ray and Serve gone, the same work in-process as the baselines: ``HFBackend.generate``
 over all the prompts as ONE batch (and in batches of 16, the most concurrency 16 can form), and
 ``math_reward`` from 16 threads over the same items.
 
-value = served policy req/s (max_tokens 8); baseline = one in-process batch's req/s; ratio = value /
-baseline. Beside it: ``policy_long_*`` (max_tokens 64), ``math_batched_*`` (items/s, ratio against
-in-process), ``math_single_*``, p50/p99 latencies (ms), and the mean batch each served phase formed.
+value = served policy req/s (max_tokens 8) in the ``HEADLINE_INGRESS`` mode (``ingress``);
+baseline = one in-process batch's req/s; ratio = value / baseline; p50/p99 beside it. Also:
+``policy_long_*`` (max_tokens 64), ``math_batched_*`` (items/s, ratio against in-process),
+``math_single_*``, p50/p99 latencies (ms), and the mean batch each served policy phase formed.
 
 GPU mode (``K15_SERVE_LOAD=gpu``, one GPU with vLLM): the policy application on the ``vllm``
 backend (vLLM's async engine, continuous batching) serving a Qwen2-0.5B-shaped model with random
@@ -34,13 +41,16 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 import random
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,6 +61,8 @@ MAX_TOKENS, LONG_MAX_TOKENS = 8, 64
 MATH_REQUESTS, MATH_BATCH_ITEMS, ITEMS_PER_REQUEST, BATCH_CONCURRENCY = 500, 1000, 50, 4
 CONCURRENCY = 16
 FLOOR_REQUESTS = 300
+BATCH_WAIT_S = 0.01
+HEADLINE_INGRESS = "proxy"
 GPU_REQUESTS, GPU_CONCURRENCY, GPU_PROMPT_TOKENS, GPU_NEW_TOKENS = 256, 64, 128, 256
 GPU_MEMORY = 0.6
 
@@ -102,22 +114,105 @@ def policy_prompt(i: int) -> str:
     return f"{i}+{i + 7}="
 
 
-async def _load(
-    n: int, concurrency: int, call: Callable[[int], Awaitable[None]]
-) -> tuple[list[float], float]:
-    """Run ``call(i)`` for i < n with at most ``concurrency`` in flight: latencies, wall time."""
-    gate = asyncio.Semaphore(concurrency)
-    latencies: list[float] = []
+# ------------------------------------------------- the load generator (a process of its own)
 
-    async def one(i: int) -> None:
-        async with gate:
+# The request each phase sends for index i, and what its answer must hold. The load generator
+# runs these in a child process, so its own CPU cost neither slows Ray's driver nor hides in it.
+PHASES = ("models", "policy", "math_single", "math_batch")
+
+
+def _request(phase: str, i: int, spec: dict[str, Any]) -> tuple[str, str, Any]:
+    """(method, path, JSON body or None) of request ``i`` of ``phase``."""
+    if phase == "models":
+        return "GET", "/v1/models", None
+    if phase == "policy":
+        body = {
+            "model": spec["model"],
+            "prompt": policy_prompt(i),
+            "max_tokens": spec["max_tokens"],
+            "temperature": 1.0,
+        }
+        return "POST", "/v1/completions", body
+    if phase == "math_single":
+        resp, ref = math_items(1, spec["start"] + i)[0]
+        return "POST", "/v1/rewards/math", {"response": resp, "reference": ref}
+    chunk = math_items(ITEMS_PER_REQUEST, spec["start"] + i * ITEMS_PER_REQUEST)
+    return "POST", "/v1/rewards/math", {
+        "items": [{"response": resp, "reference": ref} for resp, ref in chunk]
+    }
+
+
+def _answer_ok(phase: str, data: Any) -> bool:
+    if phase == "models":
+        return bool(data["data"])
+    if phase == "policy":
+        return len(data["choices"]) == 1
+    if phase == "math_single":
+        return bool(data["correct"])
+    return all(x["correct"] for x in data["results"])
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One HTTP/1.1 response: status and the whole body (content-length or chunked)."""
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+    status = int(head[0].split(" ", 2)[1])
+    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:] if h)}
+    if "content-length" in headers:
+        return status, await reader.readexactly(int(headers["content-length"]))
+    assert headers.get("transfer-encoding", "").lower() == "chunked", headers
+    parts = []
+    while size := int((await reader.readuntil(b"\r\n"))[:-2].split(b";")[0], 16):
+        parts.append(await reader.readexactly(size))
+        await reader.readexactly(2)  # the CRLF after each chunk
+    await reader.readuntil(b"\r\n")  # no trailers: the blank line
+    return status, b"".join(parts)
+
+
+async def _raw_load(spec: dict[str, Any]) -> tuple[list[float], float]:
+    """``spec["n"]`` requests of ``spec["phase"]``, ``spec["concurrency"]`` in flight, each on a
+    keep-alive HTTP/1.1 connection of its own: plain asyncio streams, so that the load generator
+    costs little CPU (httpx costs about 2 ms a request; docs/serve.md). Every answer must be 200
+    and its JSON what the phase expects. Latencies and wall time, seconds."""
+    host, port, phase = spec["host"], spec["port"], spec["phase"]
+    latencies: list[float] = []
+    indices = iter(range(spec["n"]))
+
+    async def connection() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        for i in indices:  # shared: each connection takes the next request when it is free
+            method, path, body = _request(phase, i, spec)
+            payload = b"" if body is None else json.dumps(body).encode()
+            head = f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            if body is not None:
+                head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
             start = time.perf_counter()
-            await call(i)
+            writer.write(head.encode() + b"\r\n" + payload)
+            status, data = await _read_response(reader)
             latencies.append(time.perf_counter() - start)
+            assert status == 200 and _answer_ok(phase, json.loads(data)), (status, data[:500])
+        writer.close()
 
     start = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(n)))
+    await asyncio.gather(*(connection() for _ in range(spec["concurrency"])))
     return latencies, time.perf_counter() - start
+
+
+def _load(url: str, phase: str, n: int, concurrency: int, **spec: Any) -> tuple[list[float], float]:
+    """Run ``_raw_load`` in a child process against ``url`` (scheme://host:port[/prefix])."""
+    from urllib.parse import urlsplit
+
+    assert phase in PHASES, phase
+    where = urlsplit(url)
+    spec = {**spec, "host": where.hostname, "port": where.port, "phase": phase, "n": n,
+            "concurrency": concurrency}
+    child = subprocess.run(
+        [sys.executable, __file__, json.dumps(spec)], capture_output=True, text=True
+    )
+    if child.returncode != 0:
+        raise RuntimeError(f"load generator failed ({phase}):\n{child.stderr[-3000:]}")
+    latencies, wall_s = json.loads(child.stdout)
+    assert len(latencies) == n, f"{phase}: {len(latencies)} of {n} answers"
+    return latencies, wall_s
 
 
 def _batch_delta(before: dict[str, int], after: dict[str, int], key: str) -> float:
@@ -126,73 +221,47 @@ def _batch_delta(before: dict[str, int], after: dict[str, int], key: str) -> flo
     return round((after[key] - before[key]) / batches, 2) if batches else 0.0
 
 
-async def _served_cpu(base_url: str, model: str) -> dict[str, Any]:
-    import httpx
+def _served_policy(urls: dict[str, str], model: str) -> dict[str, Any]:
+    """The HTTP floor and the policy phases (max_tokens 8 and 64) at concurrency 16."""
     from ray import serve
 
     policy = serve.get_deployment_handle("Policy", "policy")
-    rewards = serve.get_deployment_handle("Rewards", "rewards")
-    single, batched = (
-        math_items(MATH_REQUESTS, SINGLE_START),
-        math_items(MATH_BATCH_ITEMS, BATCH_START),
-    )
-    warm = math_items(2 * CONCURRENCY, WARM_START)
+    url = urls["policy"]
     out: dict[str, Any] = {}
-    limits = httpx.Limits(max_connections=CONCURRENCY)
-    async with httpx.AsyncClient(base_url=base_url, timeout=300, limits=limits) as http:
+    _load(url, "policy", CONCURRENCY, CONCURRENCY, model=model, max_tokens=MAX_TOKENS)  # warm-up
+    _load(url, "models", 2 * CONCURRENCY, CONCURRENCY)
+    lat, wall = _load(url, "models", FLOOR_REQUESTS, CONCURRENCY)
+    out.update(_summary("http_floor_get_models", lat, wall))
+    for prefix, n, max_tokens in (
+        ("policy", POLICY_REQUESTS, MAX_TOKENS),
+        ("policy_long", LONG_REQUESTS, LONG_MAX_TOKENS),
+    ):
+        before = policy.batch_stats.remote().result()
+        lat, wall = _load(url, "policy", n, CONCURRENCY, model=model, max_tokens=max_tokens)
+        after = policy.batch_stats.remote().result()
+        out.update(_summary(f"{prefix}_served", lat, wall))
+        out[f"{prefix}_served_mean_batch"] = _batch_delta(before, after, "sequences")
+    return out
 
-        async def models(i: int) -> None:
-            r = await http.get("/v1/models")
-            assert r.status_code == 200, r.text
 
-        def completion(max_tokens: int) -> Callable[[int], Awaitable[None]]:
-            async def call(i: int) -> None:
-                body = {
-                    "model": model,
-                    "prompt": policy_prompt(i),
-                    "max_tokens": max_tokens,
-                    "temperature": 1.0,
-                }
-                r = await http.post("/v1/completions", json=body)
-                assert r.status_code == 200, r.text
+def _served_math(urls: dict[str, str]) -> dict[str, Any]:
+    """The math reward phases: single items at concurrency 16, batches of 50 at concurrency 4."""
+    from ray import serve
 
-            return call
-
-        async def math_one(items: list[tuple[str, str]], i: int) -> None:
-            r = await http.post(
-                "/v1/rewards/math", json={"response": items[i][0], "reference": items[i][1]}
-            )
-            assert r.status_code == 200 and r.json()["correct"], r.text
-
-        async def math_batch(i: int) -> None:
-            chunk = batched[i * ITEMS_PER_REQUEST : (i + 1) * ITEMS_PER_REQUEST]
-            body = {"items": [{"response": resp, "reference": ref} for resp, ref in chunk]}
-            r = await http.post("/v1/rewards/math", json=body)
-            assert r.status_code == 200 and all(x["correct"] for x in r.json()["results"]), r.text
-
-        await _load(len(warm), CONCURRENCY, lambda i: math_one(warm, i))  # warm-up
-        await _load(CONCURRENCY, CONCURRENCY, completion(MAX_TOKENS))
-        lat, wall = await _load(FLOOR_REQUESTS, CONCURRENCY, models)
-        out.update(_summary("http_floor_get_models", lat, wall))
-        for prefix, n, max_tokens in (
-            ("policy", POLICY_REQUESTS, MAX_TOKENS),
-            ("policy_long", LONG_REQUESTS, LONG_MAX_TOKENS),
-        ):
-            before = await policy.batch_stats.remote()
-            lat, wall = await _load(n, CONCURRENCY, completion(max_tokens))
-            after = await policy.batch_stats.remote()
-            out.update(_summary(f"{prefix}_served", lat, wall))
-            out[f"{prefix}_served_mean_batch"] = _batch_delta(before, after, "sequences")
-        lat, wall = await _load(MATH_REQUESTS, CONCURRENCY, lambda i: math_one(single, i))
-        out.update(_summary("math_single_served", lat, wall))
-        before = await rewards.batch_stats.remote()
-        n_requests = MATH_BATCH_ITEMS // ITEMS_PER_REQUEST
-        lat, wall = await _load(n_requests, BATCH_CONCURRENCY, math_batch)
-        after = await rewards.batch_stats.remote()
-        out.update(
-            _summary("math_batched_served", lat, wall, count=MATH_BATCH_ITEMS, unit="items_per_s")
-        )
-        out["math_batched_served_requests_per_pass"] = _batch_delta(before, after, "requests")
+    rewards = serve.get_deployment_handle("Rewards", "rewards")
+    url = urls["rewards"]
+    out: dict[str, Any] = {}
+    _load(url, "math_single", 2 * CONCURRENCY, CONCURRENCY, start=WARM_START)  # warm-up
+    lat, wall = _load(url, "math_single", MATH_REQUESTS, CONCURRENCY, start=SINGLE_START)
+    out.update(_summary("math_single_served", lat, wall))
+    before = rewards.batch_stats.remote().result()
+    n_requests = MATH_BATCH_ITEMS // ITEMS_PER_REQUEST
+    lat, wall = _load(url, "math_batch", n_requests, BATCH_CONCURRENCY, start=BATCH_START)
+    after = rewards.batch_stats.remote().result()
+    out.update(
+        _summary("math_batched_served", lat, wall, count=MATH_BATCH_ITEMS, unit="items_per_s")
+    )
+    out["math_batched_served_requests_per_pass"] = _batch_delta(before, after, "requests")
     return out
 
 
@@ -246,22 +315,40 @@ def _in_process_cpu(model_dir: Path) -> dict[str, Any]:
 
 
 @contextmanager
-def _serve(config: Any, num_cpus: int) -> Iterator[None]:
-    """Ray + Serve with ``config``'s applications; everything stopped on exit."""
+def _serve(config: Any, num_cpus: int, direct: bool = False) -> Iterator[dict[str, str]]:
+    """Ray + Serve with ``config``'s applications, behind Serve's HTTP proxy or, ``direct``, with
+    direct ingress (each application's replica answers HTTP itself); yields ``name -> base URL``.
+    Everything is stopped on exit."""
     import ray
     from ray import serve
 
-    from k15ray.serve.app import run_local
+    from k15ray.serve.app import DIRECT_INGRESS_ENV, run_local
 
     ray_tmp = tempfile.mkdtemp(prefix="k15b-", dir="/tmp")  # short: Ray's socket paths
+    # read by Ray's processes as they start; a draining replica would hold shutdown for 30 s
+    env = {DIRECT_INGRESS_ENV: "1" if direct else "0", DRAINING_ENV: "1"}
+    previous = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
     ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, _temp_dir=ray_tmp)
     try:
-        run_local(config)
-        yield
+        yield run_local(config)
     finally:
         serve.shutdown()
         ray.shutdown()
         shutil.rmtree(ray_tmp, ignore_errors=True)
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+DRAINING_ENV = "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S"
+
+
+INGRESS = {"proxy": "", "direct": "direct_"}
+"""Each way the benchmark serves, and the prefix of its figures: Serve's HTTP proxy (the default),
+and direct ingress (``RAY_SERVE_ENABLE_DIRECT_INGRESS=1``, opt-in; docs/serve.md)."""
 
 
 def run_cpu() -> dict[str, Any]:
@@ -274,6 +361,7 @@ def run_cpu() -> dict[str, Any]:
     from k15ray.models import create_model
 
     work = Path(tempfile.mkdtemp(prefix="k15serve-"))
+    both: dict[str, Any] = {}
     try:
         model_dir = create_model("tiny", work / "tiny", seed=0)
         config = ServeConfig(
@@ -282,34 +370,44 @@ def run_cpu() -> dict[str, Any]:
             policy=PolicyServeConfig(
                 model_dir=str(model_dir),
                 model_name="tiny",
-                max_batch_size=16,
+                max_batch_size=CONCURRENCY,
+                batch_wait_timeout_s=BATCH_WAIT_S,
                 max_tokens_limit=LONG_MAX_TOKENS,
             ),
             rewards=RewardServeConfig(kinds=("math",), num_cpus=0.0, threads=CONCURRENCY),
             sandbox=SandboxServeConfig(enabled=False),
         )
-        with _serve(config, max(2, os.cpu_count() or 2)):
-            served = asyncio.run(_served_cpu(f"http://127.0.0.1:{config.port}", "tiny"))
-        baseline = _in_process_cpu(model_dir)  # with Serve and Ray gone: the machine to itself
+        for ingress, prefix in INGRESS.items():
+            with _serve(config, max(2, os.cpu_count() or 2), direct=ingress == "direct") as urls:
+                served = {**_served_policy(urls, "tiny"), **_served_math(urls)}
+            both.update({f"{prefix}{key}": value for key, value in served.items()})
+        both.update(_in_process_cpu(model_dir))  # with Serve and Ray gone: the machine to itself
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    both = {**served, **baseline}
-    for prefix in ("policy", "policy_long"):
-        both[f"{prefix}_ratio"] = round(
-            both[f"{prefix}_served_rps"] / both[f"{prefix}_inprocess_one_batch_rps"], 3
-        )
-        both[f"{prefix}_ratio_vs_batches_of_16"] = round(
-            both[f"{prefix}_served_rps"] / both[f"{prefix}_inprocess_batches_of_16_rps"], 3
-        )
-    for prefix in ("math_single", "math_batched"):
-        served_rate = both[f"{prefix}_served_{'rps' if prefix == 'math_single' else 'items_per_s'}"]
-        both[f"{prefix}_ratio"] = round(served_rate / both[f"{prefix}_inprocess_items_per_s"], 3)
+    for ingress in INGRESS.values():
+        for prefix in ("policy", "policy_long"):
+            served_rps = both[f"{ingress}{prefix}_served_rps"]
+            both[f"{ingress}{prefix}_ratio"] = round(
+                served_rps / both[f"{prefix}_inprocess_one_batch_rps"], 3
+            )
+            both[f"{ingress}{prefix}_ratio_vs_batches_of_16"] = round(
+                served_rps / both[f"{prefix}_inprocess_batches_of_16_rps"], 3
+            )
+        for prefix, unit in (("math_single", "rps"), ("math_batched", "items_per_s")):
+            both[f"{ingress}{prefix}_ratio"] = round(
+                both[f"{ingress}{prefix}_served_{unit}"] / both[f"{prefix}_inprocess_items_per_s"], 3
+            )
+    head = INGRESS[HEADLINE_INGRESS]
     return {
-        "value": both["policy_served_rps"],
+        "value": both[f"{head}policy_served_rps"],
         "unit": f"req/s (policy over HTTP, concurrency {CONCURRENCY}, max_tokens {MAX_TOKENS})",
         "baseline": both["policy_inprocess_one_batch_rps"],
-        "ratio": both["policy_ratio"],
+        "ratio": both[f"{head}policy_ratio"],
+        "p50_ms": both[f"{head}policy_served_p50_ms"],
+        "p99_ms": both[f"{head}policy_served_p99_ms"],
+        "ingress": HEADLINE_INGRESS,
         "concurrency": CONCURRENCY,
+        "load_generator": "raw HTTP/1.1 keep-alive over asyncio streams, in a process of its own",
         **dict(sorted(both.items())),
     }
 
@@ -494,3 +592,7 @@ def run() -> dict[str, Any]:
     if mode not in ("cpu", "gpu"):
         raise SystemExit(f"K15_SERVE_LOAD={mode!r}: use cpu (default) or gpu")
     return run_gpu() if mode == "gpu" else run_cpu()
+
+
+if __name__ == "__main__":  # the load generator's process (``_load``)
+    print(json.dumps(asyncio.run(_raw_load(json.loads(sys.argv[1])))))

@@ -18,6 +18,7 @@ sandbox    ``/v1/sandbox``  ``/v1/sandbox/run``
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -125,8 +126,9 @@ def sandbox_builder(args: dict[str, Any]) -> Any:
 
 def run_local(config: ServeConfig, *, ray_init_kwargs: Mapping[str, Any] | None = None) -> dict[str, str]:
     """Start Serve on ``config.host:config.port`` with every enabled application; returns
-    ``name -> base URL``. Starts Ray first unless it is running, keeping the caller's SIGINT and
-    SIGTERM handlers (``ray.init`` would replace them). Stop with ``shutdown()``."""
+    ``name -> base URL`` (under direct ingress, ``direct_ingress()``, each application's replica
+    port). Starts Ray first unless it is running, keeping the caller's SIGINT and SIGTERM handlers
+    (``ray.init`` would replace them). Stop with ``shutdown()``."""
     import ray
     from ray import serve
 
@@ -139,10 +141,51 @@ def run_local(config: ServeConfig, *, ray_init_kwargs: Mapping[str, Any] | None 
     serve.start(http_options={"host": config.host, "port": config.port})
     # deploy every application at once: their replicas start in parallel
     serve.run_many([RunTarget(app, name=name, route_prefix=prefix) for name, (app, prefix) in apps.items()])
+    ports = direct_ingress_ports(list(apps)) if direct_ingress() else {}
     return {
-        name: f"http://{config.host}:{config.port}{prefix.rstrip('/')}"
+        name: f"http://{config.host}:{ports.get(name, config.port)}{prefix.rstrip('/')}"
         for name, (_, prefix) in apps.items()
     }
+
+
+DIRECT_INGRESS_ENV = "RAY_SERVE_ENABLE_DIRECT_INGRESS"
+"""Set to ``1`` before Ray starts (opt-in): each application's ingress replica answers HTTP itself, on
+a port of its own from 30000 up, at the same paths, skipping Serve's proxy (which Ray 2.60 still
+starts, on ``port``). docs/serve.md, "Benchmark serve_load", has the figures."""
+
+
+def direct_ingress() -> bool:
+    """Whether Serve's replicas answer HTTP themselves (``RAY_SERVE_ENABLE_DIRECT_INGRESS=1``)."""
+    return os.environ.get(DIRECT_INGRESS_ENV) == "1"
+
+
+def direct_ingress_ports(names: list[str], timeout_s: float = 60.0) -> dict[str, int]:
+    """``name -> port`` on which each application's (first) ingress replica answers HTTP, under
+    direct ingress; read from the Serve controller's target groups, as an external load balancer
+    would. Until a replica has its port, the controller lists the HTTP proxy (still started) in its
+    place: wait for the replica's."""
+    import ray
+    from ray.serve._private.common import REPLICA_ID_FULL_ID_STR_PREFIX, RequestProtocol
+    from ray.serve.context import _get_global_client
+
+    client = _get_global_client()
+    assert client is not None, "call after serve.start()"
+    controller = client._controller
+    deadline = time.monotonic() + timeout_s
+    while True:
+        groups = ray.get(controller.get_target_groups.remote())
+        ports = {
+            g.app_name: g.targets[0].port
+            for g in groups
+            if g.protocol == RequestProtocol.HTTP and g.app_name in names and g.targets
+            and g.targets[0].name.startswith(REPLICA_ID_FULL_ID_STR_PREFIX)
+        }
+        if len(ports) == len(names):
+            return ports
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"direct ingress: no HTTP port for {sorted(set(names) - set(ports))} "
+                               f"after {timeout_s} s; the controller lists {groups}")
+        time.sleep(0.1)
 
 
 def shutdown() -> None:

@@ -74,9 +74,10 @@ def serve_process() -> Iterator[Callable[..., Served]]:
     # Ray's socket paths must stay short (AF_UNIX limit): a fresh directory directly under /tmp
     ray_tmp = tempfile.mkdtemp(prefix="k15c-", dir="/tmp")  # removed at the end, as in conftest
 
-    def start(preexec_fn: Callable[[], None] | None = None) -> Served:
+    def start(preexec_fn: Callable[[], None] | None = None, **extra_env: str) -> Served:
         port = _free_port()
-        env = {**os.environ, "RAY_TMPDIR": ray_tmp, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "RAY_TMPDIR": ray_tmp, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1",
+               **extra_env}
         cmd = [sys.executable, "-m", "k15ray.cli", "serve", "--rewards", "math", "--no-sandbox",
                "--host", "127.0.0.1", "--port", str(port)]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -120,6 +121,20 @@ def test_serve_command_serves_then_stops_on_signal(
                    json={"response": "\\boxed{12}", "reference": "12"}, timeout=60)
     assert (r.json()["score"], r.json()["correct"]) == (1.0, True)
     _assert_stopped_cleanly(served, served.stop(sig), sig)
+
+
+@pytest.mark.slow
+def test_serve_command_under_direct_ingress_prints_the_replica_url(serve_process: Callable[..., Served]) -> None:
+    # opt-in (docs/serve.md): the replica answers HTTP on a port of its own; the printed URL is it
+    served = serve_process(RAY_SERVE_ENABLE_DIRECT_INGRESS="1", RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S="1")
+    served.wait_for(lambda: READY in served.lines, timeout_s=240)
+    urls = [line.split(": ", 1)[1].strip() for line in served.lines if line.startswith("rewards: http://")]
+    assert len(urls) == 1, served.output()
+    port = int(urls[0].split(":")[2].split("/")[0])
+    assert port != served.port and 30000 <= port <= 31000, urls  # Ray 2.60's replica port range
+    r = httpx.post(f"{urls[0]}/math", json={"response": "\\boxed{12}", "reference": "12"}, timeout=60)
+    assert (r.json()["score"], r.json()["correct"]) == (1.0, True)
+    _assert_stopped_cleanly(served, served.stop(signal.SIGTERM), signal.SIGTERM)
 
 
 @pytest.mark.slow
