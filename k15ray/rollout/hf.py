@@ -351,20 +351,13 @@ class HFBackend:
             attention[b, width - len(seq) :] = 1
         return input_ids.to(self.device), attention.to(self.device)
 
-    def _decode(
-        self,
-        requests: Sequence[GenerationRequest],
-        batch: list[int],
-        params: SamplingParams,
-        stop_ids: frozenset[int],
-    ) -> list[_Row]:
-        """Decode one micro-batch (indices into ``requests``) to completion with a KV cache."""
-        device = self.device
+    def _prefill(
+        self, requests: Sequence[GenerationRequest], batch: list[int]
+    ) -> tuple[Any, Cache, torch.Tensor, torch.Tensor]:
+        """The first forward of a micro-batch (indices into ``requests``), its images included:
+        (output, KV cache, attention mask (B, T), next position ids (B, 1))."""
         input_ids, attention = self._left_pad([requests[i].token_ids for i in batch])
         positions = (attention.cumsum(-1) - 1).clamp(min=0)  # (B, T): pads do not count
-        active = [self._new_row(requests[i], i, params) for i in batch]
-        seeded = params.seed is not None
-        done: list[_Row] = []
         cache = Cache(layer_class_to_replicate=_GrowingLayer)
         images = [image for i in batch for image in requests[i].images]  # in row order, as the tokens
         vision = {"pixel_values": self.pixel_values(images)} if images else {}
@@ -377,30 +370,50 @@ class HFBackend:
             **vision,
             **{self._cache_kwarg: cache},
         )
-        next_pos = positions[:, -1:] + 1  # (B, 1)
+        return out, cache, attention, positions[:, -1:] + 1
+
+    def _sample_step(
+        self, logits: torch.Tensor, active: list[_Row], params: SamplingParams, stop_ids: frozenset[int],
+        done: list[_Row],
+    ) -> tuple[torch.Tensor, list[int]]:
+        """Sample each active row's next token from ``logits`` (B, V) and push it (with its log-prob
+        when asked); rows that finish go to ``done``. Returns (tokens (B,), rows still running)."""
+        allowed = self._without_image_token(logits)
+        streams = [r.stream for r in active if r.stream is not None] if params.seed is not None else None
+        tokens = sample_tokens(allowed, params.temperature, params.top_p, streams)  # (B,)
+        host_logps: list[float] | list[None]
+        if params.logprobs:
+            temperature = policy_temperature(params.temperature)
+            logps = sampled_logprobs(logits, tokens, temperature)  # (B,)
+            # one device-to-host copy per step: token ids are exact in float64
+            host_tokens, host_logps = torch.stack([tokens.double(), logps.double()]).tolist()
+        else:  # no log-softmax over the vocabulary: the learner recomputes log-probs itself
+            host_tokens, host_logps = tokens.tolist(), [None] * len(active)
+        keep = []
+        for b, (tok, lp) in enumerate(zip(host_tokens, host_logps, strict=True)):
+            if active[b].push(int(tok), lp, stop_ids):
+                done.append(active[b])
+            else:
+                keep.append(b)
+        return tokens, keep
+
+    def _decode(
+        self,
+        requests: Sequence[GenerationRequest],
+        batch: list[int],
+        params: SamplingParams,
+        stop_ids: frozenset[int],
+    ) -> list[_Row]:
+        """Decode one micro-batch (indices into ``requests``) to completion with a KV cache."""
+        out, cache, attention, next_pos = self._prefill(requests, batch)
+        active = [self._new_row(requests[i], i, params) for i in batch]
+        done: list[_Row] = []
         while True:
-            logits = out.logits[:, -1, :]  # (B, V)
-            allowed = self._without_image_token(logits)
-            streams = [r.stream for r in active if r.stream is not None] if seeded else None
-            tokens = sample_tokens(allowed, params.temperature, params.top_p, streams)  # (B,)
-            host_logps: list[float] | list[None]
-            if params.logprobs:
-                temperature = policy_temperature(params.temperature)
-                logps = sampled_logprobs(logits, tokens, temperature)  # (B,)
-                # one device-to-host copy per step: token ids are exact in float64
-                host_tokens, host_logps = torch.stack([tokens.double(), logps.double()]).tolist()
-            else:  # no log-softmax over the vocabulary: the learner recomputes log-probs itself
-                host_tokens, host_logps = tokens.tolist(), [None] * len(active)
-            keep = []
-            for b, (tok, lp) in enumerate(zip(host_tokens, host_logps, strict=True)):
-                if active[b].push(int(tok), lp, stop_ids):
-                    done.append(active[b])
-                else:
-                    keep.append(b)
+            tokens, keep = self._sample_step(out.logits[:, -1, :], active, params, stop_ids, done)
             if not keep:
                 return done
             if len(keep) < len(active):  # drop finished rows from the batch and the KV cache
-                idx = torch.tensor(keep, device=device)
+                idx = torch.tensor(keep, device=self.device)
                 cache.batch_select_indices(idx)
                 active = [active[b] for b in keep]
                 tokens, attention, next_pos = tokens[idx], attention[idx], next_pos[idx]
