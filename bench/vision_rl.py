@@ -16,23 +16,38 @@ value = mean held-out accuracy gain of RL over the SFT model (points, mean of th
 baseline = the SFT model's held-out accuracy (points, the same run); ratio = after / before.
 Extra keys: per seed figures, the blank-image controls, minutes, a PNG of the RL curves.
 Outputs in ``K15_BENCH_DIR`` (default: a temporary directory). Run: ``python bench/run.py vision_rl``.
+
+``K15_VISION_RL=gpu``: the same run with the K15 iterations on the GPU: the vLLM rollout backend
+(bf16, 30% of the GPU, colocated with the learner and asleep while it trains) and the learner on
+the GPU, as ``bench/iteration_gpu.py`` runs the text policy; the warm-up SFT and the held-out
+evaluations stay the transformers code above (they run on the CPU either way). Extra keys then:
+per seed the median seconds per K15 iteration and rollout tokens/s (iteration 0, which starts
+the engine's compiled graphs, left out), and the GPU's name.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-SEEDS = (0, 1)
-TRAIN_PROMPTS, HELDOUT_PROMPTS = 1000, 200
-SFT_STEPS, SFT_LR, SFT_BATCH = int(os.environ.get("K15_VISION_SFT_STEPS", 600)), 2e-3, 16
+SEEDS = tuple(int(s) for s in os.environ.get("K15_VISION_SEEDS", "0,1").split(","))  # e.g. "0" for one seed
+TRAIN_PROMPTS, HELDOUT_PROMPTS = 4000, 200
+SFT_STEPS, SFT_LR, SFT_BATCH = int(os.environ.get("K15_VISION_SFT_STEPS", 1200)), 1e-3, 16
+# the warm-up stops once greedy accuracy on CHECK_PROMPTS training prompts reaches STOP_AT (checked
+# every CHECK_EVERY steps), as the text quick-start's does: RL starts with room to learn
+CHECK_PROMPTS, CHECK_EVERY, STOP_AT = 100, 50, float(os.environ.get("K15_VISION_STOP_AT", 0.5))
 RL_ITERATIONS = int(os.environ.get("K15_VISION_RL_ITERATIONS", 20))
 TASK: dict[str, Any] = {"source": "synthetic", "kinds": ("counting",), "difficulty": 1, "image_store": "memory"}
+GPU = os.environ.get("K15_VISION_RL", "cpu") == "gpu"
+GPU_ROLLOUT: dict[str, Any] = {"backend": "vllm", "colocate": True, "dtype": "bfloat16", "gpu_memory_utilization": 0.3}
+PERF = {"iteration_s": "perf/seconds_iteration", "rollout_s": "perf/seconds_rollout",
+        "rollout_tokens": "rollout/tokens", "rollout_tokens_per_s": "perf/rollout_tokens_per_s"}
 
 
 def k15_config(model_dir: str, seed: int, logdir: Path) -> Any:
@@ -43,11 +58,12 @@ def k15_config(model_dir: str, seed: int, logdir: Path) -> Any:
         .environment("k15/Vision-v0", env_config={**TASK, "num_prompts": TRAIN_PROMPTS, "seed": 10 + seed})
         .policy(model_dir=model_dir)
         .k15_rollouts(
-            rollout={"num_workers": 1, "samples_per_prompt": 8, "temperature": 1.0, "max_batch_size": 128},
+            rollout={"num_workers": 1, "samples_per_prompt": 8, "temperature": 1.0, "max_batch_size": 128,
+                     **(GPU_ROLLOUT if GPU else {})},
             partial_rollout={"budget_tokens": 40, "max_response_tokens": 40},
             sampling={"prompts_per_iteration": 16},
         )
-        .k15_training(learner={"num_minibatches": 2, "lr": 2e-4, "grad_clip": 1.0},
+        .k15_training(learner={"num_minibatches": 2, "lr": 2e-4, "grad_clip": 1.0, "num_gpus": 1 if GPU else 0},
                       mirror_descent={"objective": "mirror_descent", "tau": 0.1})
         .debugging(seed=seed)
         .update_from_dict({"k15_logdir": str(logdir)})
@@ -57,7 +73,7 @@ def k15_config(model_dir: str, seed: int, logdir: Path) -> Any:
 def run_seed(seed: int, base: Path) -> dict[str, Any]:
     from k15ray.envs.vision import VisionEnv
     from k15ray.models import create_model
-    from k15ray.vision_training import evaluate_vision, train_vision_sft
+    from k15ray.vision_training import evaluate_vision, train_vision_sft, vision_accuracy_fn
 
     out = base / f"seed{seed}"
     train = VisionEnv(**TASK, num_prompts=TRAIN_PROMPTS, seed=10 + seed)
@@ -66,8 +82,10 @@ def run_seed(seed: int, base: Path) -> dict[str, Any]:
     held = [p for p in heldout.prompts if p.id not in train_ids]  # disjoint by content hash
     t0 = time.perf_counter()
     start = create_model("tiny-vl", out / "tiny-vl", seed=seed)
+    check = vision_accuracy_fn(train.prompts[:CHECK_PROMPTS], train.prompt_images)
     sft = train_vision_sft(start, out / "sft", train.prompts, train.prompt_images, steps=SFT_STEPS,
-                           batch_size=SFT_BATCH, lr=SFT_LR, seed=seed)
+                           batch_size=SFT_BATCH, lr=SFT_LR, seed=seed, check=check, check_every=CHECK_EVERY,
+                           stop_at_accuracy=STOP_AT)
     t1 = time.perf_counter()
     before = evaluate_vision(sft.model_dir, held, heldout.prompt_images)
     before_blank = evaluate_vision(sft.model_dir, held, heldout.prompt_images, blank=True)
@@ -77,7 +95,8 @@ def run_seed(seed: int, base: Path) -> dict[str, Any]:
         t2 = time.perf_counter()
         for _ in range(RL_ITERATIONS):
             result = algo.train()
-            curve.append({k: float(result.get(k, float("nan"))) for k in ("reward/accuracy", "rollout/response_len_mean")})
+            curve.append({k: float(result.get(k, float("nan")))
+                          for k in ("reward/accuracy", "rollout/response_len_mean", *PERF.values())})
         rl_seconds = time.perf_counter() - t2
         policy_dir = Path(algo.export_policy(out / "rl"))
     finally:
@@ -90,8 +109,11 @@ def run_seed(seed: int, base: Path) -> dict[str, Any]:
         "gain_points": 100 * (after["all"]["accuracy"] - before["all"]["accuracy"]),
         "sft_blank": before_blank["all"]["accuracy"], "rl_blank": after_blank["all"]["accuracy"],
         "by_kind_level": {"sft": before, "rl": after},
+        "sft_steps": sft.steps, "sft_checks": sft.checks,
         "sft_minutes": round((t1 - t0) / 60, 2), "rl_minutes": round(rl_seconds / 60, 2),
         "sft_final_loss": round(sft.final_loss, 4), "curve": curve,
+        # medians over iterations 1.. (iteration 0 also starts the engine's graphs and caches)
+        "perf": {name: round(statistics.median(c[key] for c in curve[1:] or curve), 4) for name, key in PERF.items()},
     }
 
 
@@ -140,7 +162,14 @@ def run() -> dict[str, Any]:
         "seeds": seeds, "sft_steps": SFT_STEPS, "rl_iterations": RL_ITERATIONS,
         "wall_minutes": round((time.perf_counter() - t0) / 60, 2),
         "curves_png": str(base / "vision_rl_curves.png"),
+        "mode": "gpu: vLLM rollouts (bf16, colocated) + GPU learner" if GPU else "cpu: transformers rollouts + CPU learner",
+        "seconds_per_iteration": round(statistics.mean(s["perf"]["iteration_s"] for s in seeds), 4),
+        "rollout_tokens_per_s": round(statistics.mean(s["perf"]["rollout_tokens_per_s"] for s in seeds), 1),
     }
+    if GPU:
+        import torch
+
+        figures["device"] = torch.cuda.get_device_name(0)
     (base / "vision_rl.json").write_text(json.dumps(figures, indent=2) + "\n")
     return figures
 

@@ -9,6 +9,11 @@ mean cross-entropy of the answer tokens only:
 
     L(theta) = - (1 / |answer tokens|) * sum_i sum_t log pi_theta(y_i,t | image_i, x_i, y_i,<t)
 
+With ``check`` (a ``(model, processor) -> accuracy`` function, e.g. ``vision_accuracy_fn`` on
+training prompts), ``check_every`` and ``stop_at_accuracy``, the warm-up stops once the checked
+accuracy reaches that value, as the text warm-up does (``k15ray.sft``): RL then starts from a policy
+that reads the image sometimes, with room to learn.
+
 ``evaluate_vision`` decodes greedily with the transformers rollout backend (the images go with
 every request) and reports accuracy by ``verify_math`` per kind and per difficulty level; with
 ``blank=True`` every image is replaced by a blank one of the same size (the control showing that
@@ -21,7 +26,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +60,14 @@ def vision_solution(prompt: Prompt) -> str:
 
 @dataclass
 class VisionSFTResult:
-    """What ``train_vision_sft`` did: the saved directory, steps, seconds, last mean loss."""
+    """What ``train_vision_sft`` did: the saved directory, steps taken, seconds, last mean loss and
+    the ``(step, accuracy)`` of each check."""
 
     model_dir: Path
     steps: int
     seconds: float
     final_loss: float
+    checks: list[tuple[int, float]] = field(default_factory=list)
 
 
 def train_vision_sft(
@@ -74,10 +81,14 @@ def train_vision_sft(
     lr: float = 2e-3,
     seed: int = 0,
     progress: bool = False,
+    check: Callable[[Any, Any], float] | None = None,
+    check_every: int = 0,
+    stop_at_accuracy: float = 0.0,
 ) -> VisionSFTResult:
     """SFT of the vision-language policy in ``model_dir`` on ``prompts`` (module docstring);
-    AdamW with linear warm-up over the first 10% of ``steps`` and cosine decay to 10% of ``lr``.
-    Saves model and processor to ``out_dir`` (``save_pretrained``) and returns it."""
+    AdamW with linear warm-up over the first 10% of ``steps`` and cosine decay to 10% of ``lr``;
+    stopped early once ``check(model, processor) >= stop_at_accuracy`` (checked every
+    ``check_every`` steps). Saves model and processor to ``out_dir`` (``save_pretrained``)."""
     from k15ray.models.vision_language import load_vision_policy
     from k15ray.prompting import encode_vision_prompt, stop_token_ids
     from k15ray.sft import warmup_cosine
@@ -86,6 +97,8 @@ def train_vision_sft(
         raise ValueError("train_vision_sft needs prompts; generate them with k15/Vision-v0 (VisionEnv)")
     if steps < 1 or batch_size < 1 or lr <= 0:
         raise ValueError(f"steps and batch_size must be >= 1 and lr > 0; got {steps}, {batch_size}, {lr}")
+    if stop_at_accuracy and (check is None or check_every < 1):
+        raise ValueError("stop_at_accuracy needs a check function and check_every >= 1 (how often to check)")
     torch.manual_seed(seed)
     rng = random.Random(seed)
     model, processor = load_vision_policy(model_dir)
@@ -103,7 +116,8 @@ def train_vision_sft(
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     warmup = max(1, steps // 10)
     model.train()
-    t0, loss_value = time.perf_counter(), float("nan")
+    t0, loss_value, checks = time.perf_counter(), float("nan"), []
+    done = steps
     for step in tqdm(range(steps), desc="vision sft", unit="step", disable=not progress):
         batch = [prompts[rng.randrange(len(prompts))] for _ in range(batch_size)]
         input_ids, attention, labels = answer_batch([example(p) for p in batch], int(tokenizer.pad_token_id or 0))
@@ -117,13 +131,19 @@ def train_vision_sft(
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         loss_value = float(out.loss.detach())
+        if check is not None and check_every and (step + 1) % check_every == 0:
+            checks.append((step + 1, check(model, processor)))
+            model.train()
+            if stop_at_accuracy and checks[-1][1] >= stop_at_accuracy:
+                done = step + 1
+                break
     out_path = Path(out_dir)
     out_path.mkdir(parents=True, exist_ok=True)
     model.eval()
     model.save_pretrained(str(out_path))
     processor.save_pretrained(str(out_path))
     processor.image_processor.save_pretrained(str(out_path))
-    return VisionSFTResult(out_path, steps, time.perf_counter() - t0, loss_value)
+    return VisionSFTResult(out_path, done, time.perf_counter() - t0, loss_value, checks)
 
 
 def record_images(prompt: Prompt) -> tuple[np.ndarray, ...]:
@@ -155,7 +175,7 @@ def blank_like(image: Any) -> np.ndarray:
 
 
 def evaluate_vision(
-    model_dir: str | Path,
+    model_dir: str | Path | tuple[Any, Any],
     prompts: Sequence[Prompt],
     images_of: ImagesOf,
     *,
@@ -163,16 +183,17 @@ def evaluate_vision(
     max_new_tokens: int = 48,
     batch_size: int = 64,
 ) -> dict[str, Any]:
-    """Greedy accuracy (``verify_math``) of the vision-language policy in ``model_dir`` on
-    ``prompts`` shown with their images (``blank``: white images instead); overall, per kind and
-    per difficulty level, with counts."""
+    """Greedy accuracy (``verify_math``) of the vision-language policy in ``model_dir`` (or a loaded
+    ``(model, processor)``) on ``prompts`` shown with their images (``blank``: white images
+    instead); overall, per kind and per difficulty level, with counts."""
     from k15ray.models.vision_language import load_vision_policy
     from k15ray.prompting import encode_vision_prompt, stop_token_ids
     from k15ray.rewards.math import verify_math
     from k15ray.rollout.hf import HFBackend
     from k15ray.types import GenerationRequest, SamplingParams
 
-    model, processor = load_vision_policy(model_dir)  # loaded once: the backend and the prompts share it
+    # loaded once: the backend and the prompts share it
+    model, processor = model_dir if isinstance(model_dir, tuple) else load_vision_policy(model_dir)
     backend = HFBackend(model, processor.tokenizer, image_processor=processor.image_processor, max_batch_size=batch_size)
     requests = []
     for i, p in enumerate(prompts):
@@ -189,4 +210,13 @@ def evaluate_vision(
     return {key: {"accuracy": sum(v) / len(v), "n": len(v)} for key, v in sorted(right.items())}
 
 
-__all__ = ["blank_like", "evaluate_vision", "record_images", "prompt_kind", "train_vision_sft", "vision_solution"]
+def vision_accuracy_fn(prompts: Sequence[Prompt], images_of: ImagesOf) -> Callable[[Any, Any], float]:
+    """``(model, processor) -> greedy accuracy`` on ``prompts``: ``train_vision_sft``'s check."""
+
+    def accuracy(model: Any, processor: Any) -> float:
+        return float(evaluate_vision((model, processor), prompts, images_of)["all"]["accuracy"])
+
+    return accuracy
+
+
+__all__ = ["blank_like", "evaluate_vision", "vision_accuracy_fn", "record_images", "prompt_kind", "train_vision_sft", "vision_solution"]
