@@ -182,10 +182,14 @@ def evaluate_vision(
     blank: bool = False,
     max_new_tokens: int = 48,
     batch_size: int = 64,
+    samples: int = 0,
+    temperature: float = 1.0,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Greedy accuracy (``verify_math``) of the vision-language policy in ``model_dir`` (or a loaded
     ``(model, processor)``) on ``prompts`` shown with their images (``blank``: white images
-    instead); overall, per kind and per difficulty level, with counts."""
+    instead); overall, per kind and per difficulty level, with counts. With ``samples`` = k > 0,
+    pass@1 instead: the mean accuracy of k seeded samples per prompt at ``temperature``."""
     from k15ray.models.vision_language import load_vision_policy
     from k15ray.prompting import encode_vision_prompt, stop_token_ids
     from k15ray.rewards.math import verify_math
@@ -195,15 +199,18 @@ def evaluate_vision(
     # loaded once: the backend and the prompts share it
     model, processor = model_dir if isinstance(model_dir, tuple) else load_vision_policy(model_dir)
     backend = HFBackend(model, processor.tokenizer, image_processor=processor.image_processor, max_batch_size=batch_size)
-    requests = []
+    requests, asked = [], []
     for i, p in enumerate(prompts):
         images = tuple(blank_like(im) if blank else im for im in images_of(p))
-        requests.append(GenerationRequest(str(i), tuple(encode_vision_prompt(processor, p, images)), max_new_tokens,
-                                          images=images))
-    params = SamplingParams(temperature=0.0, stop_token_ids=stop_token_ids(backend.tokenizer), detect_repeats=False)
+        token_ids = tuple(encode_vision_prompt(processor, p, images))
+        for j in range(max(samples, 1)):
+            requests.append(GenerationRequest(f"{i}-{j}", token_ids, max_new_tokens, images=images))
+            asked.append(p)
+    params = SamplingParams(temperature=temperature if samples else 0.0, seed=seed if samples else None,
+                            stop_token_ids=stop_token_ids(backend.tokenizer), detect_repeats=False)
     results = backend.generate(requests, params)
     right: dict[str, list[bool]] = defaultdict(list)
-    for p, r in zip(prompts, results, strict=True):
+    for p, r in zip(asked, results, strict=True):
         ok = verify_math(backend.tokenizer.decode(list(r.token_ids), skip_special_tokens=True), p.answer)
         for key in ("all", f"kind/{prompt_kind(p)}", f"level/{p.difficulty}"):
             right[key].append(ok)

@@ -15,7 +15,12 @@ from k15ray.cli import app
 from k15ray.jsonl import write_jsonl
 from k15ray.models import create_model
 from k15ray.types import Prompt
-from k15ray.vision_training import evaluate_vision, train_vision_sft, vision_solution
+from k15ray.vision_training import (
+    evaluate_vision,
+    train_vision_sft,
+    vision_accuracy_fn,
+    vision_solution,
+)
 
 QUESTION = "How many shapes are in the image? Give the final answer in \\boxed{}."
 
@@ -40,6 +45,30 @@ def test_sft_teaches_an_answer_that_only_the_image_tells(tmp_path: Path) -> None
     assert report["kind/counting"]["n"] == 2 and report["level/1"]["accuracy"] == 1.0
     blank = evaluate_vision(result.model_dir, prompts, lambda p: images[p.id], blank=True)
     assert blank["all"]["accuracy"] == 0.5, blank  # same image, same answer: right on one of the two
+
+
+@pytest.mark.slow
+def test_sft_stops_once_the_checked_accuracy_is_reached(tmp_path: Path) -> None:
+    dark, light = np.full((48, 48, 3), 20, np.uint8), np.full((48, 48, 3), 235, np.uint8)
+    prompts = [Prompt("dark", QUESTION, "2", tags=("counting",)), Prompt("light", QUESTION, "5", tags=("counting",))]
+    images = {"dark": (dark,), "light": (light,)}
+    start = create_model("tiny-vl", tmp_path / "start", seed=0)
+    scripted = iter([0.2, 0.7, 0.9])
+    result = train_vision_sft(start, tmp_path / "a", prompts, lambda p: images[p.id], steps=50, batch_size=4,
+                              check=lambda model, processor: next(scripted), check_every=2, stop_at_accuracy=0.5)
+    assert (result.steps, result.checks) == (4, [(2, 0.2), (4, 0.7)])
+    # the real check sees the model being trained: it stops as soon as both are answered right
+    check = vision_accuracy_fn(prompts, lambda p: images[p.id])
+    result = train_vision_sft(start, tmp_path / "b", prompts, lambda p: images[p.id], steps=300, batch_size=8,
+                              lr=3e-3, check=check, check_every=10, stop_at_accuracy=1.0)
+    assert result.steps < 300 and result.checks[-1] == (result.steps, 1.0), result.checks
+    assert all(acc < 1.0 for _, acc in result.checks[:-1])
+    assert evaluate_vision(result.model_dir, prompts, lambda p: images[p.id])["all"]["accuracy"] == 1.0
+    sampled = evaluate_vision(result.model_dir, prompts, lambda p: images[p.id], samples=3, temperature=1.0)
+    assert sampled["all"]["n"] == 6  # pass@1 over 3 seeded samples a prompt: the same figures again
+    assert sampled == evaluate_vision(result.model_dir, prompts, lambda p: images[p.id], samples=3, temperature=1.0)
+    with pytest.raises(ValueError, match="stop_at_accuracy needs a check"):
+        train_vision_sft(start, tmp_path / "c", prompts, lambda p: images[p.id], stop_at_accuracy=0.5)
 
 
 def test_eval_cli_reports_a_vision_policy_per_kind_and_level(tmp_path: Path) -> None:
