@@ -63,6 +63,7 @@ CONCURRENCY = 16
 FLOOR_REQUESTS = 300
 BATCH_WAIT_S = 0.01
 HEADLINE_INGRESS = "proxy"
+DRAINING_ENV = "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S"  # a stopping replica's hold, s
 GPU_REQUESTS, GPU_CONCURRENCY, GPU_PROMPT_TOKENS, GPU_NEW_TOKENS = 256, 64, 128, 256
 GPU_MEMORY = 0.6
 
@@ -341,9 +342,6 @@ def _serve(config: Any, num_cpus: int, direct: bool = False) -> Iterator[dict[st
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-DRAINING_ENV = "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S"
 
 
 INGRESS = {"proxy": "", "direct": "direct_"}

@@ -1,11 +1,10 @@
 """SFT examples and the micro-batches they are trained in (used by ``k15ray.sft``).
 
 An example is (prompt tokens x, response tokens z + y + EOS); the loss is taken on the response
-only. Two ways to make micro-batches of about ``batch_size * seq_len`` tokens (``sft.batching``):
-
-Either way a micro-batch holds the examples of ``batch_size`` packed rows (``pack``: greedy, in
-a seeded order; each epoch visits the rows in its own seeded order), so both layouts train on the
-same examples in the same steps and give the same losses and gradients (to float rounding):
+only. A micro-batch holds the examples of ``batch_size`` packed rows (``pack``: greedy, in a
+seeded order; each epoch visits the rows in its own seeded order). ``sft.batching`` chooses only
+their layout, so both layouts train on the same examples in the same steps and give the same losses
+and gradients (to float rounding):
 
 * ``padded`` (the default): those examples one per row, sorted by length and cut into
   ``PADDED_PARTS`` tensors, each right-padded to its longest row. Plain causal attention (the SDPA

@@ -14,8 +14,9 @@ training prompts), ``check_every`` and ``stop_at_accuracy``, the warm-up stops o
 accuracy reaches that value, as the text warm-up does (``k15ray.sft``): RL then starts from a policy
 that reads the image sometimes, with room to learn.
 
-``evaluate_vision`` decodes greedily with the transformers rollout backend (the images go with
-every request) and reports accuracy by ``verify_math`` per kind and per difficulty level; with
+``evaluate_vision`` decodes greedily (or, with ``samples`` = k, takes k seeded samples a prompt:
+pass@1) with the transformers rollout backend (the images go with every request) and reports
+accuracy by ``verify_math`` per kind and per difficulty level; with
 ``blank=True`` every image is replaced by a blank one of the same size (the control showing that
 the policy reads the image).
 """

@@ -14,8 +14,8 @@ BATCHINGS = ("padded", "packed")
 @section("sft")
 @dataclass(frozen=True)
 class SFTConfig:
-    """Supervised fine-tuning on long-CoT responses: padded (or packed) micro-batches, response-only loss, warm-up + cosine
-    decay, gradient accumulation, Hugging Face checkpoints, resume. Training stops at the first of
+    """Supervised fine-tuning on long-CoT responses: padded (or packed) micro-batches, response-only
+    loss, warm-up + cosine decay, gradient accumulation, Hugging Face checkpoints, resume. Training stops at the first of
     ``max_steps``, ``max_minutes`` and ``max_epochs`` that is set (> 0), or, with ``eval_data`` and
     ``stop_at_accuracy``, as soon as the greedy accuracy on ``eval_data`` reaches that value (an SFT
     warm-up stopped early on purpose, leaving the RL phase something to learn)."""
