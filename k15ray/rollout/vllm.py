@@ -93,6 +93,11 @@ class VLLMBackend:
         if in_process:
             # The engine core runs in this process, so update_weights can hand it GPU tensors.
             os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+        # vLLM loads this plugin itself once k15ray is installed; calling it here also covers a
+        # source checkout on the path that is not installed (an alias of a renamed transformers class)
+        from k15ray.rollout.vllm_plugin import register as register_vllm_plugin
+
+        register_vllm_plugin()
         try:
             from vllm import LLM
         except ImportError as err:  # pragma: no cover - depends on the machine
