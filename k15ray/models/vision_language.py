@@ -42,6 +42,7 @@ from transformers import (
 )
 
 from k15ray.errors import UserError
+from k15ray.models.llava_names import write_llava_names
 from k15ray.models.loading import load_pretrained
 from k15ray.models.presets import preset_config
 from k15ray.models.tokenizer import (
@@ -202,6 +203,7 @@ def create_vision_model(out_dir: str | Path, seed: int = 0, preset: str = "tiny-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
+    write_llava_names(out)  # LLaVA's weight names, which vLLM reads (k15ray/models/llava_names.py)
     processor = build_processor(preset, tokenizer)
     processor.save_pretrained(str(out))
     processor.image_processor.save_pretrained(str(out))

@@ -34,6 +34,7 @@ from typing import Any
 
 import torch
 
+from k15ray.models.llava_names import llava_weights, tower_type
 from k15ray.rollout.weight_layout import (
     PackedLayout,
     dtype_from_name,
@@ -284,8 +285,9 @@ class NcclWorkerExtension:
             raise RuntimeError("k15_receive_weights before k15_init_nccl: join the group first")
         layout = PackedLayout.from_wire(wire)
         model = worker.get_model()
+        tower = tower_type(worker.vllm_config.model_config.hf_config)  # LLaVA names for vLLM's loader
         for bucket in receive(comm, layout, worker.device):
-            model.load_weights(weights=iter(bucket.items()))
+            model.load_weights(weights=llava_weights(bucket.items(), tower))
         torch.cuda.current_stream(worker.device).synchronize()
         return len(layout.slots)
 

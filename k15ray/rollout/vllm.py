@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from k15ray.config.repeat import RepeatConfig
+from k15ray.models.llava_names import check_llava_names, llava_weights, tower_type
 from k15ray.rollout.hf import request_seed
 from k15ray.rollout.nccl_sync import NCCL_EXTENSION
 from k15ray.rollout.repeat import first_loop_ends
@@ -98,6 +99,7 @@ class VLLMBackend:
         from k15ray.rollout.vllm_plugin import register as register_vllm_plugin
 
         register_vllm_plugin()
+        check_llava_names(model_dir)  # before an engine starts: names vLLM's Llava loader cannot read
         try:
             from vllm import LLM
         except ImportError as err:  # pragma: no cover - depends on the machine
@@ -129,6 +131,7 @@ class VLLMBackend:
         self.repeat_check_tokens = repeat_check_tokens
         hf_config = self._llm.llm_engine.model_config.hf_config
         image_token = getattr(hf_config, "image_token_id", None)  # a vision-language policy
+        self._tower = tower_type(hf_config)  # the learner's weight names are renamed for it on sync
         # a response never holds an image placeholder (as in the HF backend): a bias of -100 on it
         self._logit_bias: dict[int, float] | None = None if image_token is None else {int(image_token): -100.0}
         eos = getattr(hf_config, "eos_token_id", None)
@@ -257,7 +260,7 @@ class VLLMBackend:
         check_new_version(self._version, version, "the vLLM engine")
         if self._asleep:
             self.wake()
-        items = list(state_dict.items())
+        items = list(llava_weights(state_dict.items(), self._tower))
 
         def load(model: Any) -> int:
             model.load_weights(weights=iter(items))

@@ -15,6 +15,7 @@ from k15_testkit import small_config
 
 from k15ray.batch import NUM_IMAGES, PIXEL_VALUES, build_batch, minibatches, row_pixel_values
 from k15ray.models import create_model
+from k15ray.models.llava_names import flat_tower_names
 from k15ray.types import Segment, Trajectory
 
 pytestmark = pytest.mark.slow
@@ -43,6 +44,7 @@ def test_k15_iterates_on_images(ray_session: None, vl_dir: str, tmp_path: Path) 
     rollout.pool.generate = recording
     try:
         results = [algo.train() for _ in range(3)]
+        exported = algo.export_policy(tmp_path / "exported")
     finally:
         algo.stop()
     image_token = 126  # tiny-vl's <image>
@@ -58,6 +60,7 @@ def test_k15_iterates_on_images(ray_session: None, vl_dir: str, tmp_path: Path) 
     # the images would differ by far more: the vision tokens change every logit).
     gaps = [r["loss/rollout_logp_gap_max"] for r in trained]
     assert all(0 <= g < 1e-3 for g in gaps), gaps
+    assert flat_tower_names(exported) == []  # saved with LLaVA's weight names, which vLLM loads
 
 
 def test_batch_carries_each_rows_images_through_minibatches() -> None:

@@ -39,3 +39,19 @@ def test_vllm_generates_with_images_like_the_hf_backend(tmp_path: Path) -> None:
         assert g.token_ids[:4] == h.token_ids[:4], (g.request_id, g.token_ids, h.token_ids)
         assert np.allclose(g.logprobs[:4], h.logprobs[:4], atol=2e-2)
     assert len({g.token_ids for g in got[:3]}) > 1 or got[0].logprobs[0] != pytest.approx(got[1].logprobs[0], abs=1e-3)
+    # The learner's weights, by transformers 5's in-memory names (model.vision_tower.embeddings...),
+    # load into the engine: changed tower weights change what the engine says about the images.
+    from transformers import AutoModelForImageTextToText
+
+    learner = AutoModelForImageTextToText.from_pretrained(str(vl_dir)).cuda()
+    state = learner.state_dict()
+    assert any(k.startswith("model.vision_tower.embeddings.") for k in state)
+    vllm.update_weights(state, version=1)  # the same weights: the same answers
+    again = vllm.generate(requests, params)
+    assert [g.token_ids for g in again] == [g.token_ids for g in got]
+    with torch.no_grad():
+        state["model.vision_tower.embeddings.patch_embedding.weight"].mul_(-3.0)
+    vllm.update_weights(state, version=2)
+    changed = vllm.generate(requests, params)
+    assert [g.logprobs[:4] for g in changed[:3]] != [g.logprobs[:4] for g in got[:3]]
+    assert changed[3].token_ids == got[3].token_ids  # the text-only request sees no tower
