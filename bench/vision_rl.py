@@ -46,11 +46,15 @@ SFT_STEPS, SFT_LR, SFT_BATCH = int(os.environ.get("K15_VISION_SFT_STEPS", 1200))
 # the warm-up stops once greedy accuracy on CHECK_PROMPTS training prompts reaches STOP_AT (checked
 # every CHECK_EVERY steps), as the text quick-start's does: RL starts with room to learn
 CHECK_PROMPTS, CHECK_EVERY, STOP_AT = 100, 50, float(os.environ.get("K15_VISION_STOP_AT", 0.5))
-RL_ITERATIONS = int(os.environ.get("K15_VISION_RL_ITERATIONS", 60))
+RL_ITERATIONS = int(os.environ.get("K15_VISION_RL_ITERATIONS", 40))
 RL_LR, TEMPERATURE, EVAL_SAMPLES = 1e-4, 1.0, 4  # pass@1: mean of 4 samples at the rollout temperature
+PROMPTS_PER_ITERATION = int(os.environ.get("K15_VISION_PROMPTS", 32))  # x 8 samples each
 TASK: dict[str, Any] = {"source": "synthetic", "kinds": ("counting",), "difficulty": 1, "image_store": "memory"}
 GPU = os.environ.get("K15_VISION_RL", "cpu") == "gpu"
-GPU_ROLLOUT: dict[str, Any] = {"backend": "vllm", "colocate": True, "dtype": "bfloat16", "gpu_memory_utilization": 0.3}
+# CPU: two rollout workers of one thread each (generation and training alternate, so each phase has both cores)
+CPU_ROLLOUT: dict[str, Any] = {"num_workers": 2, "num_cpus_per_worker": 1}
+GPU_ROLLOUT: dict[str, Any] = {"num_workers": 1, "backend": "vllm", "colocate": True, "dtype": "bfloat16",
+                               "gpu_memory_utilization": 0.3}
 PERF = {"iteration_s": "perf/seconds_iteration", "rollout_s": "perf/seconds_rollout",
         "rollout_tokens": "rollout/tokens", "rollout_tokens_per_s": "perf/rollout_tokens_per_s"}
 
@@ -63,10 +67,10 @@ def k15_config(model_dir: str, seed: int, logdir: Path) -> Any:
         .environment("k15/Vision-v0", env_config={**TASK, "num_prompts": TRAIN_PROMPTS, "seed": 10 + seed})
         .policy(model_dir=model_dir)
         .k15_rollouts(
-            rollout={"num_workers": 1, "samples_per_prompt": 8, "temperature": TEMPERATURE, "max_batch_size": 128,
-                     **(GPU_ROLLOUT if GPU else {})},
+            rollout={"samples_per_prompt": 8, "temperature": TEMPERATURE, "max_batch_size": 128,
+                     **(GPU_ROLLOUT if GPU else CPU_ROLLOUT)},
             partial_rollout={"budget_tokens": 40, "max_response_tokens": 40},
-            sampling={"prompts_per_iteration": 16},
+            sampling={"prompts_per_iteration": PROMPTS_PER_ITERATION},
         )
         .k15_training(learner={"num_minibatches": 2, "lr": RL_LR, "grad_clip": 1.0, "num_gpus": 1 if GPU else 0},
                       mirror_descent={"objective": "mirror_descent", "tau": 0.1})
