@@ -41,8 +41,23 @@ from k15ray.batch import (
     row_pixel_values,
 )
 from k15ray.config.k15 import K15Settings
+from k15ray.errors import UserError
 from k15ray.logprobs import policy_token_logprobs, sequence_logprobs
 from k15ray.objectives import objective_fn
+
+
+def freeze_vision_tower(module: torch.nn.Module) -> int:
+    """Fix the vision tower's weights (``learner.freeze_vision_tower``); returns how many tensors.
+    A module without one (a text-only policy) is a ``UserError``."""
+    tower = [p for name, p in module.named_parameters() if "vision_tower." in name]
+    if not tower:
+        raise UserError(
+            "learner.freeze_vision_tower: the policy has no vision tower (a text-only model); "
+            "set it to false, or use a vision-language policy"
+        )
+    for p in tower:
+        p.requires_grad_(False)
+    return len(tower)
 
 
 class K15Learner(TorchLearner):
@@ -65,7 +80,9 @@ class K15Learner(TorchLearner):
         cfg = self.settings.learner
         modules: Any = self.module
         module = modules[module_id]
-        params = self.get_parameters(module)
+        if cfg.freeze_vision_tower:
+            freeze_vision_tower(module)
+        params = [p for p in self.get_parameters(module) if p.requires_grad]
         optimizer = torch.optim.AdamW(
             params, lr=cfg.lr, betas=(cfg.betas[0], cfg.betas[1]), eps=cfg.eps, weight_decay=cfg.weight_decay
         )

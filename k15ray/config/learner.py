@@ -28,6 +28,11 @@ class LearnerConfig:
     grad_clip: float = doc("clip the global gradient norm to this value; 0 disables clipping", 1.0)
     reset_optimizer: bool = doc("re-create the optimizer state every iteration (paper 2.3.2)", True)
     num_threads: int = doc("torch threads of the learner process; 0 = all cores of the machine", 0)
+    freeze_vision_tower: bool = doc(
+        "vision-language policy: keep the vision tower's weights fixed in RL (LLaVA's recipe freezes its "
+        "encoder); only the projector and language model train. An error for a text-only policy",
+        False,
+    )
     num_gpus: float = doc(
         "GPUs of each learner; the same value as RLlib's num_gpus_per_learner (either sets both); 0 = CPU",
         0.0,

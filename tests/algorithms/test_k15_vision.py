@@ -87,3 +87,34 @@ def test_batch_carries_each_rows_images_through_minibatches() -> None:
             assert [float(mb[PIXEL_VALUES][row, j].mean()) for j in range(n)] == expected[n]
     with pytest.raises(ValueError, match="pixel_fn"):
         build_batch(groups, correct, "all", 0)
+
+
+def test_freeze_vision_tower_trains_all_but_the_tower(ray_session: None, vl_dir: str, tmp_path: Path) -> None:
+    """learner.freeze_vision_tower: the tower's weights take no gradient and are not in the
+    optimizer, every other weight is; iterations run; a text-only policy is refused by name."""
+    from transformers import AutoModelForCausalLM
+
+    from k15ray.algorithms.learner import freeze_vision_tower
+    from k15ray.errors import UserError
+
+    def trainable(learner: Any) -> dict[str, tuple[bool, bool]]:  # name -> (requires_grad, in the optimizer)
+        stepped = {id(p) for opt in learner._named_optimizers.values() for g in opt.param_groups for p in g["params"]}
+        return {name: (p.requires_grad, id(p) in stepped) for name, p in learner.policy.named_parameters()}
+
+    config = small_config(vl_dir, tmp_path / "logs", env="k15/Vision-v0", freeze_vision_tower=True).environment(
+        "k15/Vision-v0", env_config={"num_prompts": 6, "source": "synthetic", "difficulty": 1, "seed": 0,
+                                     "image_store": "memory"})
+    algo = config.build_algo()
+    try:
+        results = [algo.train() for _ in range(2)]  # budget 12 of 24 tokens: the second finishes some
+        flags = algo._on_learner(trainable)
+    finally:
+        algo.stop()
+    assert any(r.get("loss/optimizer_steps", 0) > 0 for r in results)
+    tower = {name: f for name, f in flags.items() if "vision_tower." in name}
+    rest = {name: f for name, f in flags.items() if "vision_tower." not in name}
+    assert len(tower) > 20 and set(tower.values()) == {(False, False)}
+    assert any("language_model." in n for n in rest) and set(rest.values()) == {(True, True)}
+    text_dir = create_model("tiny", tmp_path / "tiny")
+    with pytest.raises(UserError, match="freeze_vision_tower: the policy has no vision tower"):
+        freeze_vision_tower(AutoModelForCausalLM.from_pretrained(str(text_dir)))
