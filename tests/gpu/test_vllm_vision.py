@@ -35,6 +35,12 @@ def test_vllm_generates_with_images_like_the_hf_backend(tmp_path: Path) -> None:
     got = vllm.generate(requests, params)
     hf = HFBackend.from_pretrained(vl_dir, device="cuda").generate(requests, params)
     assert all(126 not in g.token_ids for g in got)  # the image placeholder is never sampled
+    # On the H100 (2026-12-07) vLLM's r0 tokens were exactly what transformers generates when the
+    # <image> placeholders keep their plain token embedding: the image features never merged.
+    plain = greedy_without_image_features(vl_dir, list(requests[0].token_ids), 4)
+    assert got[0].token_ids[:4] != plain or hf[0].token_ids[:4] == plain, (
+        f"vLLM generated {got[0].token_ids[:4]} for r0, the tokens of the prompt with its <image> placeholders "
+        f"left as text ({plain}), not with the image ({hf[0].token_ids[:4]}): the features were not merged")
     # every request compared before failing: which of them differ tells where to look (the noise
     # image r0 alone: pixel preprocessing; all image requests: the tower or projector; all: the LM)
     differ = [(g.request_id, g.token_ids[:4], h.token_ids[:4], g.logprobs[:2], h.logprobs[:2])
@@ -58,3 +64,19 @@ def test_vllm_generates_with_images_like_the_hf_backend(tmp_path: Path) -> None:
     changed = vllm.generate(requests, params)
     assert [g.logprobs[:4] for g in changed[:3]] != [g.logprobs[:4] for g in got[:3]]
     assert changed[3].token_ids == got[3].token_ids  # the text-only request sees no tower
+
+
+def greedy_without_image_features(model_dir: Path, token_ids: list[int], n: int) -> tuple[int, ...]:
+    """transformers' greedy tokens for ``token_ids`` with every <image> placeholder left as its plain
+    token embedding (what a model that drops the image features would say)."""
+    from transformers import AutoModelForImageTextToText
+
+    model = AutoModelForImageTextToText.from_pretrained(str(model_dir)).eval()
+    ids = torch.tensor([token_ids])
+    out: list[int] = []
+    with torch.no_grad():
+        for _ in range(n):
+            hidden = model.model.language_model(inputs_embeds=model.get_input_embeddings()(ids)).last_hidden_state
+            out.append(int(model.lm_head(hidden)[0, -1].argmax()))
+            ids = torch.cat([ids, torch.tensor([[out[-1]]])], dim=1)
+    return tuple(out)
