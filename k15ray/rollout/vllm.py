@@ -35,6 +35,7 @@ from typing import Any
 from k15ray.config.repeat import RepeatConfig
 from k15ray.models.llava_names import check_llava_names, llava_weights, tower_type
 from k15ray.rollout.hf import request_seed
+from k15ray.rollout.image_probe import check_images_reach_model
 from k15ray.rollout.nccl_sync import NCCL_EXTENSION
 from k15ray.rollout.repeat import first_loop_ends
 from k15ray.rollout.weight_sync import check_new_version
@@ -138,6 +139,9 @@ class VLLMBackend:
         self._eos: tuple[int, ...] = (
             tuple(eos) if isinstance(eos, list) else (() if eos is None else (int(eos),))
         )
+        tokens_per_image = getattr(hf_config, "image_seq_length", None)
+        if image_token is not None and tokens_per_image:  # an engine that drops images fails here, not in RL
+            check_images_reach_model(self, int(image_token), int(tokens_per_image), "the vLLM engine")
 
     @property
     def policy_version(self) -> int:
