@@ -62,6 +62,8 @@ def flat_tower_names(model_dir: str | Path) -> list[str]:
 
     path = Path(model_dir)
     tower = _tower_of_dir(path)
+    if tower not in TOWERS_NAMED_VISION_MODEL:  # a text model, or a tower named alike either way
+        return []
     flat = []
     for file in sorted(path.glob("*.safetensors")):
         with safe_open(str(file), "pt") as f:
@@ -77,13 +79,16 @@ def write_llava_names(model_dir: str | Path) -> int:
 
     path = Path(model_dir)
     tower = _tower_of_dir(path)
+    if tower not in TOWERS_NAMED_VISION_MODEL:
+        return 0
     renamed = 0
     for file in sorted(path.glob("*.safetensors")):
         with safe_open(str(file), "pt") as f:
-            metadata = f.metadata()
-            names = list(f.keys())  # noqa: SIM118 (a safetensors file, not a dict)
-            tensors = {llava_weight_name(k, tower): f.get_tensor(k) for k in names}
-            renamed_here = sum(llava_weight_name(k, tower) != k for k in names)
+            new_names = {k: llava_weight_name(k, tower) for k in f.keys()}  # noqa: SIM118 (not a dict)
+            renamed_here = sum(new != old for old, new in new_names.items())
+            if renamed_here:  # only a file with names to change is read whole and written again
+                tensors = {new: f.get_tensor(old) for old, new in new_names.items()}
+                metadata = f.metadata()
         if renamed_here:
             save_file(tensors, str(file), metadata=metadata)
             renamed += renamed_here
