@@ -4,7 +4,9 @@ Run on the lent GPU machine: ``pytest -q tests/gpu/test_vllm_vision.py`` (skippe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,8 +15,10 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU with vLLM")
 
 
-def test_vllm_generates_with_images_like_the_hf_backend(tmp_path: Path) -> None:
-    from transformers import AutoProcessor
+def test_vllm_generates_with_images_like_the_hf_backend(
+    tmp_path: Path, greedy_without_image_features: Callable[..., Any]
+) -> None:
+    from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from k15ray.models import create_model
     from k15ray.prompting import encode_vision_prompt
@@ -37,7 +41,8 @@ def test_vllm_generates_with_images_like_the_hf_backend(tmp_path: Path) -> None:
     assert all(126 not in g.token_ids for g in got)  # the image placeholder is never sampled
     # On the H100 (2026-12-07) vLLM's r0 tokens were exactly what transformers generates when the
     # <image> placeholders keep their plain token embedding: the image features never merged.
-    plain = greedy_without_image_features(vl_dir, list(requests[0].token_ids), 4)
+    plain, _ = greedy_without_image_features(
+        AutoModelForImageTextToText.from_pretrained(str(vl_dir)).eval(), list(requests[0].token_ids), 4)
     assert got[0].token_ids[:4] != plain or hf[0].token_ids[:4] == plain, (
         f"vLLM generated {got[0].token_ids[:4]} for r0, the tokens of the prompt with its <image> placeholders "
         f"left as text ({plain}), not with the image ({hf[0].token_ids[:4]}): the features were not merged")
@@ -50,8 +55,6 @@ def test_vllm_generates_with_images_like_the_hf_backend(tmp_path: Path) -> None:
     assert len({g.token_ids for g in got[:3]}) > 1 or got[0].logprobs[0] != pytest.approx(got[1].logprobs[0], abs=1e-3)
     # The learner's weights, by transformers 5's in-memory names (model.vision_tower.embeddings...),
     # load into the engine: changed tower weights change what the engine says about the images.
-    from transformers import AutoModelForImageTextToText
-
     learner = AutoModelForImageTextToText.from_pretrained(str(vl_dir)).cuda()
     state = learner.state_dict()
     assert any(k.startswith("model.vision_tower.embeddings.") for k in state)
@@ -64,19 +67,3 @@ def test_vllm_generates_with_images_like_the_hf_backend(tmp_path: Path) -> None:
     changed = vllm.generate(requests, params)
     assert [g.logprobs[:4] for g in changed[:3]] != [g.logprobs[:4] for g in got[:3]]
     assert changed[3].token_ids == got[3].token_ids  # the text-only request sees no tower
-
-
-def greedy_without_image_features(model_dir: Path, token_ids: list[int], n: int) -> tuple[int, ...]:
-    """transformers' greedy tokens for ``token_ids`` with every <image> placeholder left as its plain
-    token embedding (what a model that drops the image features would say)."""
-    from transformers import AutoModelForImageTextToText
-
-    model = AutoModelForImageTextToText.from_pretrained(str(model_dir)).eval()
-    ids = torch.tensor([token_ids])
-    out: list[int] = []
-    with torch.no_grad():
-        for _ in range(n):
-            hidden = model.model.language_model(inputs_embeds=model.get_input_embeddings()(ids)).last_hidden_state
-            out.append(int(model.lm_head(hidden)[0, -1].argmax()))
-            ids = torch.cat([ids, torch.tensor([[out[-1]]])], dim=1)
-    return tuple(out)

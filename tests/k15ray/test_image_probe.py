@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from k15ray.models import create_model
 from k15ray.rollout.hf import HFBackend
@@ -20,25 +20,13 @@ class DroppingImages:
     """Generates greedily as an engine that never merges the image features does (what vLLM 0.26
     did on the H100): the language model reads the placeholders as ordinary token embeddings."""
 
-    def __init__(self, backend: HFBackend) -> None:
-        self.backend = backend
+    def __init__(self, backend: HFBackend, greedy_without_image_features: Callable[..., Any]) -> None:
+        self.backend, self.greedy = backend, greedy_without_image_features
 
     def generate(self, requests: list[GenerationRequest], params: Any) -> list[GenerationResult]:
-        plain = self.backend.model.get_input_embeddings()
-        out = []
-        for r in requests:
-            ids = torch.tensor([list(r.token_ids)])
-            tokens, logps = [], []
-            with torch.no_grad():
-                for _ in range(r.max_new_tokens):
-                    hidden = self.backend.model.model.language_model(inputs_embeds=plain(ids)).last_hidden_state
-                    logp = torch.log_softmax(self.backend.model.lm_head(hidden)[0, -1], -1)
-                    token = int(logp.argmax())
-                    tokens.append(token)
-                    logps.append(float(logp[token]))
-                    ids = torch.cat([ids, torch.tensor([[token]])], 1)
-            out.append(GenerationResult(r.request_id, tuple(tokens), tuple(logps), "length", 0))
-        return out
+        return [GenerationResult(r.request_id, *self.greedy(self.backend.model, list(r.token_ids), r.max_new_tokens),
+                                 "length", 0)
+                for r in requests]
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +40,10 @@ def test_a_backend_that_shows_the_images_passes(backend: HFBackend) -> None:
     check_images_reach_model(backend, IMAGE_TOKEN, PATCHES, "the HF backend")  # no error
 
 
-def test_a_backend_that_drops_the_images_is_named(backend: HFBackend) -> None:
-    dropping = DroppingImages(backend)
+def test_a_backend_that_drops_the_images_is_named(
+    backend: HFBackend, greedy_without_image_features: Callable[..., Any]
+) -> None:
+    dropping = DroppingImages(backend, greedy_without_image_features)
     assert images_reach_model(dropping, IMAGE_TOKEN, PATCHES) is False
     with pytest.raises(RuntimeError, match="same tokens and log-probs for a black and a white image"):
         check_images_reach_model(dropping, IMAGE_TOKEN, PATCHES, "the vLLM engine")
