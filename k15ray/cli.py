@@ -7,7 +7,6 @@ Sub-commands import their modules lazily so that ``k15ray --help`` stays fast.
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 import traceback
 from typing import Any
@@ -15,7 +14,9 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from k15ray.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, Interrupted, UserError
+from k15ray import cli_data
+from k15ray.cli_common import config_from, rerun
+from k15ray.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, Interrupted, UserError, interrupted
 
 
 class _Group(TyperGroup):
@@ -119,41 +120,11 @@ def train_command(
         experiment = load_experiment(config, dict(parse_override(item) for item in sets))
     except ValueError as err:
         raise UserError(str(err)) from err
-    command = ["k15ray", "train", config, *(arg for item in sets for arg in ("--set", item)), "--resume"]
-    train(experiment, resume=resume, resume_command=shlex.join(command))
+    train(experiment, resume=resume, resume_command=rerun("train", config, sets, "--resume"))
 
 
-@app.command("vision-examples")
-def vision_examples_command(
-    out: str = typer.Argument("vision_examples.png", help="PNG file to write"),
-    seed: int = typer.Option(0, "--seed", help="seed of the generated problems"),
-) -> None:
-    """Draw every vision generator at every difficulty level into one PNG (docs/vision.md)."""
-    from k15ray.vision.montage import write_examples
-
-    typer.echo(str(write_examples(out, seed=seed)))
-
-
-@app.command("gen-data")
-def gen_data_command(
-    out_dir: str = typer.Argument(..., help="folder for train.jsonl, heldout.jsonl and sft.jsonl"),
-    n_train: int = typer.Option(6000, "--n-train", help="train problems (also the SFT examples)"),
-    n_heldout: int = typer.Option(250, "--n-heldout", help="held-out problems, none shared with train"),
-    seed: int = typer.Option(0, "--seed", help="seed of the generators"),
-    levels: str = typer.Option("1,2,3,4,5", "--levels", help="comma-separated difficulty levels"),
-    style: str = typer.Option(
-        "standard", "--style", help="solutions: standard, long (variable long CoT), minimal (columns) or short (one line); docs/long2short.md"
-    ),
-) -> None:
-    """Write generated arithmetic prompt sets with long-CoT solutions (docs/sft.md)."""
-    from k15ray.tasks import write_splits
-
-    try:
-        paths = write_splits(out_dir, n_train, n_heldout, seed, [int(x) for x in levels.split(",")], style=style)
-    except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
-    for name, path in paths.items():
-        typer.echo(f"{name}: {path}")
+app.command("vision-examples")(cli_data.vision_examples_command)
+app.command("gen-data")(cli_data.gen_data_command)
 
 
 _SFT_SET = typer.Option(None, "--set", help="override a value: --set max_minutes=2 (repeatable)")
@@ -167,25 +138,18 @@ def sft_command(
     """Long-CoT SFT warm-up (paper 2.2); resumes from the newest checkpoint in out_dir."""
     from pathlib import Path
 
-    from k15ray.config import load_config
-    from k15ray.config.experiment import parse_override
     from k15ray.config.sft import SFTConfig
     from k15ray.preflight import check_sft
     from k15ray.sft import checkpoints, train_sft
 
-    try:
-        overrides = dict(parse_override(item) for item in set_ or [])
-        sft_config = load_config(SFTConfig, config, overrides)
-    except ValueError as err:
-        raise UserError(str(err)) from err
+    sft_config = config_from(SFTConfig, config, set_)
     check_sft(sft_config)  # before any model is built or loaded
     try:
         final = train_sft(sft_config)
     except KeyboardInterrupt:  # train_sft saved a checkpoint first
         saved = checkpoints(Path(sft_config.out_dir))
         kept = f"its checkpoint is kept in {saved[-1]}" if saved else "no checkpoint was saved yet"
-        command = shlex.join(["k15ray", "sft", config, *(arg for item in set_ or [] for arg in ("--set", item))])
-        raise Interrupted(f"interrupted: {kept}\nresume with: {command}") from None
+        raise interrupted(kept, rerun("sft", config, set_)) from None
     typer.echo(f"final model: {final}")
 
 
@@ -220,25 +184,22 @@ def train_rm_command(
     2.3.5, docs/reward_models.md); resumes: finished chunks and models are kept."""
     import json
 
-    from k15ray.config import load_config
-    from k15ray.config.experiment import parse_override
     from k15ray.config.reward_models import RMTrainConfig
-    from k15ray.errors import interrupted
     from k15ray.models import check_model_dir
     from k15ray.rewards.models.pipeline import load_rm_prompts, train_reward_models
 
+    rm_config = config_from(RMTrainConfig, config, set_)
     try:
-        rm_config = load_config(RMTrainConfig, config, dict(parse_override(item) for item in set_ or []))
         for i, policy in enumerate(rm_config.data.policies):
             check_model_dir(policy, f"data.policies[{i}]")
         load_rm_prompts(rm_config)
     except ValueError as err:
         raise UserError(str(err)) from err
-    command = shlex.join(["k15ray", "train-rm", config, *(arg for item in set_ or [] for arg in ("--set", item))])
     try:
         report = train_reward_models(rm_config)
     except KeyboardInterrupt:
-        raise interrupted(f"the finished data chunks and models in {rm_config.output_dir} are kept", command) from None
+        kept = f"the finished data chunks and models in {rm_config.output_dir} are kept"
+        raise interrupted(kept, rerun("train-rm", config, set_)) from None
     for name, figures in report["models"].items():
         typer.echo(f"{name}: held-out accuracy {figures['accuracy']:.1%} on {figures['n']} responses -> {figures['dir']}")
     typer.echo(json.dumps({k: v for k, v in report.items() if k != "models"}))
@@ -354,36 +315,7 @@ def merge_command(
     typer.echo(f"merged model: {merge_models(a, b, out, weight)}")
 
 
-@app.command("rejection-sample")
-def rejection_sample_command(
-    model: str = typer.Argument(..., help="model to sample from (Hugging Face directory), e.g. the long-CoT model"),
-    data: str = typer.Argument(..., help="prompt set with answers (JSONL or Parquet)"),
-    out: str = typer.Option(..., "--out", help="SFT JSONL to write: the shortest correct response per prompt"),
-    n: int = typer.Option(8, "--n", help="samples per prompt (paper: 8)"),
-    temperature: float = typer.Option(1.0, "--temperature", help="sampling temperature"),
-    max_new_tokens: int = typer.Option(384, "--max-new-tokens", help="longest response (tokens)"),
-    workers: int = typer.Option(2, "--workers", help="Ray rollout actors (1 CPU each)"),
-    limit: int = typer.Option(0, "--limit", help="sample only the first N prompts (0 = all)"),
-    seed: int = typer.Option(0, "--seed", help="sampling seed"),
-) -> None:
-    """Shortest rejection sampling (paper 2.4): n samples per prompt, the shortest correct one becomes an
-    SFT example; fine-tune on it with `k15ray sft` (docs/long2short.md)."""
-    from k15ray.long2short.rejection import rejection_sample
-    from k15ray.models import check_model_dir
-
-    check_model_dir(model, "MODEL")
-    if n < 1 or temperature <= 0:
-        raise UserError(f"--n must be >= 1 and --temperature > 0, got {n} and {temperature}; the paper uses --n 8")
-    if not os.path.isfile(data):
-        raise UserError(f"DATA: {data}: no such file; give a prompt set (k15ray gen-data writes train.jsonl)")
-    stats = rejection_sample(
-        model, data, out, n=n, temperature=temperature, max_new_tokens=max_new_tokens,
-        num_workers=workers, limit=limit, seed=seed,
-    )
-    typer.echo(
-        f"{stats.num_examples} SFT examples from {stats.num_prompts} prompts (mean tokens: all samples "
-        f"{stats.mean_sample_tokens:.1f}, chosen {stats.mean_chosen_tokens:.1f}): {stats.out}"
-    )
+app.command("rejection-sample")(cli_data.rejection_sample_command)
 
 
 _DPO_SET = typer.Option(None, "--set", help="override a value: --set beta=0.2 (repeatable)")
@@ -396,82 +328,15 @@ def dpo_command(
 ) -> None:
     """Long2short DPO (paper 2.4): shortest correct vs wrong or >=1.5x longer samples, against the frozen
     starting model (docs/long2short.md)."""
-    from k15ray.config import load_config
     from k15ray.config.dpo import DPOConfig
-    from k15ray.config.experiment import parse_override
     from k15ray.long2short.dpo_trainer import train_dpo
 
-    try:
-        dpo_config = load_config(DPOConfig, config, dict(parse_override(item) for item in set_ or []))
-    except ValueError as err:
-        raise UserError(str(err)) from err
-    result = train_dpo(dpo_config)
+    result = train_dpo(config_from(DPOConfig, config, set_))
     typer.echo(f"{result.num_pairs} pairs, {result.steps} steps, loss {result.first_loss:.4f} -> "
                f"{result.last_loss:.4f}; final model: {result.final_dir}")
 
-_CURATE_SET = typer.Option(None, "--set", help="override a value: --set model_dir=runs/sft/final (repeatable)")
-
-
-@app.command("curate")
-def curate_command(
-    config: str = typer.Argument(..., help="curation YAML, e.g. configs/curate.yaml"),
-    set_: list[str] | None = _CURATE_SET,
-    no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar"),
-) -> None:
-    """Curate a prompt set (paper 2.1): format exclusion, easy-to-hack filter, pass-rate difficulty
-    on Ray rollout actors, coverage; resumes from out_dir (docs/curation.md)."""
-    from k15ray.config import load_config
-    from k15ray.config.experiment import parse_override
-    from k15ray.curation.config import CurationConfig
-    from k15ray.curation.pipeline import curate
-    from k15ray.errors import interrupted
-
-    try:
-        cfg = load_config(CurationConfig, config, dict(parse_override(item) for item in set_ or []))
-    except ValueError as err:
-        raise UserError(str(err)) from err
-    command = shlex.join(["k15ray", "curate", config, *(arg for item in set_ or [] for arg in ("--set", item))])
-    try:
-        report = curate(cfg, progress=not no_progress)
-    except KeyboardInterrupt:
-        raise interrupted(f"the rated chunks in {cfg.out_dir}/scores.jsonl are kept", command) from None
-    typer.echo(
-        f"kept {report['prompts_kept']} of {report['prompts_in']} prompts -> {report['output']}; "
-        f"dropped: {report['dropped']}; report: {cfg.out_dir}/report.md"
-    )
-
-
-_GEN_TESTS_SET = typer.Option(None, "--set", help="override a value: --set inputs_per_problem=20 (repeatable)")
-
-
-@app.command("gen-tests")
-def gen_tests_command(
-    config: str = typer.Argument(..., help="test-generation YAML, e.g. configs/curate_gen_tests.yaml"),
-    set_: list[str] | None = _GEN_TESTS_SET,
-    no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar"),
-) -> None:
-    """Generate test cases for code problems (paper 2.3.5): CYaRon inputs, every ground-truth solution
-    in the sandbox on Ray, 7-of-10 agreement per case, 9-of-10 per problem; resumes (docs/curation.md)."""
-    from k15ray.config import load_config
-    from k15ray.config.experiment import parse_override
-    from k15ray.errors import interrupted
-    from k15ray.testgen.config import TestGenConfig
-    from k15ray.testgen.pipeline import gen_tests
-
-    try:
-        cfg = load_config(TestGenConfig, config, dict(parse_override(item) for item in set_ or []))
-    except ValueError as err:
-        raise UserError(str(err)) from err
-    command = shlex.join(["k15ray", "gen-tests", config, *(arg for item in set_ or [] for arg in ("--set", item))])
-    try:
-        report = gen_tests(cfg, progress=not no_progress)
-    except KeyboardInterrupt:
-        raise interrupted(f"the finished problems in {cfg.out_dir}/runs.jsonl are kept", command) from None
-    typer.echo(
-        f"kept {report['problems_kept']} of {report['problems']} problems; cases valid "
-        f"{report['cases_valid']} of {report['cases_generated']}; planted wrong solutions caught "
-        f"{report['planted_wrong_caught']} of {report['planted_wrong_solutions']} -> {cfg.out_dir}/problems.jsonl"
-    )
+app.command("curate")(cli_data.curate_command)
+app.command("gen-tests")(cli_data.gen_tests_command)
 
 
 _ABLATE_SET = typer.Option(None, "--set", help="override a value of every config: --set seeds=2 (repeatable)")
