@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -111,6 +112,8 @@ def run_seed(seed: int, base: Path) -> dict[str, Any]:
         }
 
     before = scores(sft.model_dir)
+    print(json.dumps({"seed": seed, "sft_minutes": round((t1 - t0) / 60, 2), "sft_pass_at_1":
+                      before["pass_at_1"]["all"]["accuracy"]}), file=sys.stderr, flush=True)
     algo = k15_config(str(sft.model_dir), seed, out / "logs").build_algo()
     curve = []
     try:
@@ -119,6 +122,7 @@ def run_seed(seed: int, base: Path) -> dict[str, Any]:
             result = algo.train()
             curve.append({k: float(result.get(k, float("nan")))
                           for k in ("reward/accuracy", "rollout/response_len_mean", *PERF.values())})
+            print(json.dumps({"seed": seed, "iteration": len(curve) - 1, **curve[-1]}), file=sys.stderr, flush=True)
         rl_seconds = time.perf_counter() - t2
         policy_dir = Path(algo.export_policy(out / "rl"))
     finally:

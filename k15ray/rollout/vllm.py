@@ -52,6 +52,38 @@ def _sampled_logprobs(logprobs: Any, token_ids: Sequence[int]) -> list[float]:
     return [float(step[t].logprob) for step, t in zip(logprobs or [], token_ids, strict=True)]
 
 
+def collapse_image_runs(token_ids: list[int], image_token: int, tokens_per_image: int, num_images: int) -> list[int]:
+    """``token_ids`` with each image's run of ``tokens_per_image`` placeholders cut to one.
+
+    Rollout requests hold the expanded prompt (what the HF backend and the learner feed the
+    model); vLLM's processor expands every ``<image>`` of a token prompt again, so an expanded
+    prompt would get 36 x 36 placeholders and the image features on only the first 36. A prompt
+    whose placeholders do not come in whole runs, one per image, is a ``ValueError``.
+    """
+    out: list[int] = []
+    run = 0
+    for token in [*token_ids, -1]:
+        if token == image_token:
+            run += 1
+            continue
+        if run:
+            if run % tokens_per_image:
+                raise ValueError(
+                    f"a run of {run} image placeholders is not a whole number of images of "
+                    f"{tokens_per_image} tokens: encode the prompt with encode_vision_prompt"
+                )
+            out.extend([image_token] * (run // tokens_per_image))
+            run = 0
+        if token != -1:
+            out.append(token)
+    if out.count(image_token) != num_images:
+        raise ValueError(
+            f"the prompt holds {out.count(image_token)} image(s) of placeholders for {num_images} image(s) "
+            "given: encode the prompt with encode_vision_prompt and the same images"
+        )
+    return out
+
+
 class VLLMBackend:
     """A vLLM ``LLM`` engine behind the rollout Protocol.
 
@@ -140,6 +172,8 @@ class VLLMBackend:
             tuple(eos) if isinstance(eos, list) else (() if eos is None else (int(eos),))
         )
         tokens_per_image = getattr(hf_config, "image_seq_length", None)
+        self._image_token = None if image_token is None else int(image_token)
+        self._tokens_per_image = int(tokens_per_image or 0)
         if image_token is not None and tokens_per_image:  # an engine that drops images fails here, not in RL
             check_images_reach_model(self, int(image_token), int(tokens_per_image), "the vLLM engine")
 
@@ -186,14 +220,17 @@ class VLLMBackend:
                 "generate, or use sleep_level=1"
             )
 
-    @staticmethod
-    def _prompt(request: GenerationRequest, earlier: list[int]) -> Any:
+    def _prompt(self, request: GenerationRequest, earlier: list[int]) -> Any:
         """vLLM's ``TokensPrompt`` of prompt + earlier tokens; a request's images go along as
-        ``multi_modal_data`` (its token ids already hold every image's expanded placeholders,
-        which vLLM recognises and fills with the vision tower's features)."""
+        ``multi_modal_data``. vLLM expands each ``<image>`` of a token prompt itself, so the
+        request's expanded placeholders go as one token per image (``collapse_image_runs``)."""
         from vllm.inputs import TokensPrompt
 
-        prompt = TokensPrompt(prompt_token_ids=[*request.token_ids, *earlier])
+        token_ids = list(request.token_ids)
+        if request.images:
+            assert self._image_token is not None and self._tokens_per_image
+            token_ids = collapse_image_runs(token_ids, self._image_token, self._tokens_per_image, len(request.images))
+        prompt = TokensPrompt(prompt_token_ids=[*token_ids, *earlier])
         if request.images:
             prompt["multi_modal_data"] = {"image": list(request.images)}
         return prompt
