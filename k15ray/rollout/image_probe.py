@@ -2,8 +2,8 @@
 
 A vision-language engine that drops the image features still generates: the placeholders then
 act as ordinary tokens, and K15 would train on image-blind rollouts without an error. On the H100
-on 2026-12-07 vLLM 0.26 did exactly that for ``tiny-vl`` (docs/vision.md, "On the GPU"). The
-probe asks for the same few greedy tokens after a black and after a white image: a model that
+on 2026-12-07 vLLM 0.26 generated for ``tiny-vl`` with its images misplaced (a prompt's expanded
+placeholders expanded again; docs/vision.md, "On the GPU"), and nothing failed. The probe asks for the same few greedy tokens after a black and after a white image: a model that
 sees them answers differently somewhere its next token is uncertain; an engine that drops them
 answers identically, to the last digit of every log-prob.
 """

@@ -32,6 +32,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from k15ray.config.repeat import RepeatConfig
 from k15ray.models.llava_names import check_llava_names, llava_weights, tower_type
 from k15ray.rollout.hf import request_seed
@@ -175,7 +177,23 @@ class VLLMBackend:
         self._image_token = None if image_token is None else int(image_token)
         self._tokens_per_image = int(tokens_per_image or 0)
         if image_token is not None and tokens_per_image:  # an engine that drops images fails here, not in RL
+            self._check_engine_prompt()
             check_images_reach_model(self, int(image_token), int(tokens_per_image), "the vLLM engine")
+
+    def _check_engine_prompt(self) -> None:
+        """A ``RuntimeError`` unless the engine's prompt for a request with an image is the
+        request's own token ids (what the learner scores): vLLM re-expands ``<image>``s itself."""
+        assert self._image_token is not None
+        request = GenerationRequest("image-prompt-check", (1, *[self._image_token] * self._tokens_per_image, 1), 1,
+                                    images=(np.zeros((32, 32, 3), np.uint8),))
+        params = self.sampling_params(request, SamplingParams(temperature=0.0, ignore_eos=True), 1)
+        (out,) = self._llm.generate([self._prompt(request, [])], params, use_tqdm=False)
+        if list(out.prompt_token_ids) != list(request.token_ids):
+            raise RuntimeError(
+                f"the vLLM engine turned a prompt of {len(request.token_ids)} tokens with one image into "
+                f"{len(out.prompt_token_ids)}: its image placeholders no longer match the learner's, so "
+                "rollouts would be scored on other tokens; use rollout backend 'hf' and report the vLLM version"
+            )
 
     @property
     def policy_version(self) -> int:
