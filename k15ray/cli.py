@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from k15ray import cli_data
-from k15ray.cli_common import config_from, rerun
+from k15ray.cli_common import config_from, rerun, resumes
 from k15ray.errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, Interrupted, UserError, interrupted
 
 
@@ -195,11 +195,9 @@ def train_rm_command(
         load_rm_prompts(rm_config)
     except ValueError as err:
         raise UserError(str(err)) from err
-    try:
+    kept = f"the finished data chunks and models in {rm_config.output_dir} are kept"
+    with resumes("train-rm", config, set_, kept):
         report = train_reward_models(rm_config)
-    except KeyboardInterrupt:
-        kept = f"the finished data chunks and models in {rm_config.output_dir} are kept"
-        raise interrupted(kept, rerun("train-rm", config, set_)) from None
     for name, figures in report["models"].items():
         typer.echo(f"{name}: held-out accuracy {figures['accuracy']:.1%} on {figures['n']} responses -> {figures['dir']}")
     typer.echo(json.dumps({k: v for k, v in report.items() if k != "models"}))

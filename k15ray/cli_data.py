@@ -8,8 +8,8 @@ import os
 
 import typer
 
-from k15ray.cli_common import config_from, rerun
-from k15ray.errors import UserError, interrupted
+from k15ray.cli_common import config_from, resumes
+from k15ray.errors import UserError
 
 
 def vision_examples_command(
@@ -88,11 +88,8 @@ def curate_command(
     from k15ray.curation.pipeline import curate
 
     cfg = config_from(CurationConfig, config, set_)
-    try:
+    with resumes("curate", config, set_, f"the rated chunks in {cfg.out_dir}/scores.jsonl are kept"):
         report = curate(cfg, progress=not no_progress)
-    except KeyboardInterrupt:
-        kept = f"the rated chunks in {cfg.out_dir}/scores.jsonl are kept"
-        raise interrupted(kept, rerun("curate", config, set_)) from None
     typer.echo(
         f"kept {report['prompts_kept']} of {report['prompts_in']} prompts -> {report['output']}; "
         f"dropped: {report['dropped']}; report: {cfg.out_dir}/report.md"
@@ -113,11 +110,8 @@ def gen_tests_command(
     from k15ray.testgen.pipeline import gen_tests
 
     cfg = config_from(TestGenConfig, config, set_)
-    try:
+    with resumes("gen-tests", config, set_, f"the finished problems in {cfg.out_dir}/runs.jsonl are kept"):
         report = gen_tests(cfg, progress=not no_progress)
-    except KeyboardInterrupt:
-        kept = f"the finished problems in {cfg.out_dir}/runs.jsonl are kept"
-        raise interrupted(kept, rerun("gen-tests", config, set_)) from None
     typer.echo(
         f"kept {report['problems_kept']} of {report['problems']} problems; cases valid "
         f"{report['cases_valid']} of {report['cases_generated']}; planted wrong solutions caught "
