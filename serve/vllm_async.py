@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from k15ray.config.repeat import RepeatConfig
-from k15ray.rollout.hf import request_seed
 from k15ray.rollout.repeat import first_loop_end
+from k15ray.rollout.sampling import request_seed
 from k15ray.types import BackendFinish, GenerationRequest, GenerationResult, SamplingParams
 
 

@@ -4,7 +4,8 @@
 * ``k15ray.rollout.vllm.VLLMBackend``: vLLM backend (GPU, ``k15ray[vllm]``);
 * ``k15ray.rollout.actor``: ``RolloutWorker`` (Ray actor) and ``RolloutPool`` (replaces dead actors);
 * ``k15ray.rollout.weight_sync``: versioned weight pushes through the Ray object store;
-* ``k15ray.rollout.repeat``: streaming repeat detection.
+* ``k15ray.rollout.repeat``: streaming repeat detection;
+* ``k15ray.rollout.sampling``: the sampling rule and per-request random streams both backends share.
 
 Names are imported lazily, so ``import k15ray.rollout`` loads neither torch nor Ray.
 """

@@ -18,7 +18,7 @@ central master coordinates them. Here:
   with vLLM actors on GPUs of their own, ``init_nccl`` + ``update_weights_nccl`` broadcast the
   learner's GPU tensors to the engines through NCCL instead (``k15ray.rollout.nccl_sync``).
 
-Requests sample from per-request random streams (``k15ray.rollout.hf.request_seed``), so the split
+Requests sample from per-request random streams (``k15ray.rollout.sampling.request_seed``), so the split
 across actors and a re-run on a replacement do not change what is drawn.
 """
 

@@ -36,10 +36,10 @@ import numpy as np
 
 from k15ray.config.repeat import RepeatConfig
 from k15ray.models.llava_names import check_llava_names, llava_weights, tower_type
-from k15ray.rollout.hf import request_seed
 from k15ray.rollout.image_probe import check_images_reach_model
 from k15ray.rollout.nccl_sync import NCCL_EXTENSION
 from k15ray.rollout.repeat import first_loop_ends
+from k15ray.rollout.sampling import request_seed
 from k15ray.rollout.weight_sync import check_new_version
 from k15ray.types import BackendFinish, GenerationRequest, GenerationResult, SamplingParams
 

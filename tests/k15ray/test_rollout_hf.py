@@ -14,7 +14,8 @@ from transformers import LlamaForCausalLM
 
 from k15ray.config.repeat import RepeatConfig
 from k15ray.models import build_tokenizer, create_model
-from k15ray.rollout.hf import HFBackend, cache_kwarg, sample_tokens, sampled_logprobs
+from k15ray.rollout.hf import HFBackend, cache_kwarg
+from k15ray.rollout.sampling import sample_tokens, sampled_logprobs
 from k15ray.types import GenerationRequest, RolloutBackend, SamplingParams
 
 TinyLlama = Callable[..., LlamaForCausalLM]
