@@ -1,11 +1,13 @@
 """Does a rollout backend show the model its images? A probe run once when an engine starts.
 
 A vision-language engine that drops the image features still generates: the placeholders then
-act as ordinary tokens, and K15 would train on image-blind rollouts without an error. On the H100
-on 2026-12-07 vLLM 0.26 generated for ``tiny-vl`` with its images misplaced (a prompt's expanded
-placeholders expanded again; docs/vision.md, "On the GPU"), and nothing failed. The probe asks for the same few greedy tokens after a black and after a white image: a model that
-sees them answers differently somewhere its next token is uncertain; an engine that drops them
-answers identically, to the last digit of every log-prob.
+act as ordinary tokens, and K15 would train on image-blind rollouts without an error. (On the
+H100 on 2026-12-07 vLLM 0.26 generated for ``tiny-vl`` with its images misplaced instead, a
+prompt's expanded placeholders expanded again, and nothing failed: the vLLM backend's
+engine-prompt check guards that; docs/vision.md, "On the GPU".) The probe asks for the same few
+greedy tokens after a black and after a white image: a model that sees them answers differently
+somewhere its next token is uncertain; an engine that drops them answers identically, to the
+last digit of every log-prob.
 """
 
 from __future__ import annotations
@@ -40,6 +42,6 @@ def check_images_reach_model(backend: Any, image_token_id: int, tokens_per_image
     if images_reach_model(backend, image_token_id, tokens_per_image) is False:
         raise RuntimeError(
             f"{engine} gives the same tokens and log-probs for a black and a white image: it is not showing the "
-            "model its images, so rollouts would be image-blind; see docs/vision.md, 'On the GPU' (for vLLM "
-            "0.26, try VLLM_USE_V2_MODEL_RUNNER=0), or use rollout backend 'hf'"
+            "model its images, so rollouts would be image-blind; see docs/vision.md, 'On the GPU', or use "
+            "rollout backend 'hf'"
         )

@@ -37,7 +37,8 @@ def test_vllm_generates_with_images_like_the_hf_backend(tmp_path: Path) -> None:
     assert all(126 not in g.token_ids for g in got)  # the image placeholder is never sampled
     # vLLM expands each <image> of a token prompt itself: the engine's prompt is the learner's
     # (on the H100 on 2026-12-07 an expanded prompt became 83 tokens, 36 features + 35 plain <image>)
-    raw = vllm.llm.generate([vllm._prompt(requests[0], [])], vllm.sampling_params(requests[0], params, 1))
+    raw = vllm.llm.generate([vllm._prompt(vllm._engine_ids(requests[0]), requests[0], [])],
+                           vllm.sampling_params(requests[0], params, 1))
     assert list(raw[0].prompt_token_ids) == list(requests[0].token_ids)
     # every request compared before failing: which of them differ tells where to look (the noise
     # image r0 alone: pixel preprocessing; all image requests: the tower or projector; all: the LM)
