@@ -107,27 +107,3 @@ def tiny_llama() -> Callable[..., Any]:
         return LlamaForCausalLM(config).eval()
 
     return build
-
-
-def _greedy_without_image_features(model: Any, token_ids: list[int], n: int) -> tuple[tuple[int, ...], tuple[float, ...]]:
-    import torch
-
-    ids = torch.tensor([token_ids])
-    tokens: list[int] = []
-    logps: list[float] = []
-    with torch.no_grad():
-        for _ in range(n):
-            hidden = model.model.language_model(inputs_embeds=model.get_input_embeddings()(ids)).last_hidden_state
-            logp = torch.log_softmax(model.lm_head(hidden)[0, -1], -1)
-            tokens.append(int(logp.argmax()))
-            logps.append(float(logp[tokens[-1]]))
-            ids = torch.cat([ids, torch.tensor([[tokens[-1]]])], dim=1)
-    return tuple(tokens), tuple(logps)
-
-
-@pytest.fixture(scope="session")
-def greedy_without_image_features() -> Callable[[Any, list[int], int], tuple[tuple[int, ...], tuple[float, ...]]]:
-    """``f(model, token_ids, n)``: a loaded LLaVA-style model's greedy tokens (and their log-probs)
-    with every <image> placeholder left as its plain token embedding, i.e. what an engine that never
-    merges the image features generates (vLLM 0.26 on the H100, docs/vision.md)."""
-    return _greedy_without_image_features
