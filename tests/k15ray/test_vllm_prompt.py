@@ -32,3 +32,39 @@ def test_placeholders_that_do_not_match_the_images_are_named() -> None:
     one_image_of_placeholders = GenerationRequest("r", (4, *[IMG] * 36, 5), 1, images=(BLACK, BLACK))
     with pytest.raises(UserError, match="2 image\\(s\\) but 36 image tokens"):
         check_request_images(config, one_image_of_placeholders)
+
+
+def test_vllm_expands_the_backends_prompt_into_the_requests_ids(tmp_path) -> None:
+    """vLLM's own input processor (no engine, no GPU) on the backend's prompts: the collapsed prompt,
+    alone and with a partial rollout's earlier tokens, comes back as exactly the request's ids, for
+    one and two images; the expanded one does not (the bug met on the H100 on 2026-12-08). Runs
+    wherever vLLM imports with a platform (the GPU machine, a CPU build); skipped in CI."""
+    vllm = pytest.importorskip("vllm")
+    from vllm.platforms import current_platform
+
+    if not current_platform.device_type:
+        pytest.skip(f"vLLM {vllm.__version__} here has no platform (no GPU, no CPU build)")
+    from transformers import AutoConfig, AutoProcessor
+    from vllm.engine.arg_utils import EngineArgs
+    from vllm.inputs.preprocess import InputPreprocessor
+
+    from k15ray.models import create_model
+    from k15ray.prompting import encode_vision_prompt
+    from k15ray.rollout.vllm import VLLMBackend
+    from k15ray.rollout.vllm_plugin import register
+
+    register()
+    vl_dir = create_model("tiny-vl", tmp_path / "tiny-vl", seed=0)
+    processor = AutoProcessor.from_pretrained(str(vl_dir))
+    image_token = AutoConfig.from_pretrained(str(vl_dir)).image_token_id
+    preprocess = InputPreprocessor(EngineArgs(model=str(vl_dir), enforce_eager=True).create_engine_config()).preprocess
+    noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    for images in ((noise,), (noise, BLACK)):
+        ids = list(encode_vision_prompt(processor, "How many dots?", list(images)))
+        request = GenerationRequest("r", tuple(ids), 4, images=images)
+        collapsed = collapse_image_runs(ids, image_token, ids.count(image_token) // len(images))
+        for earlier in ([], [5, 6, 7]):
+            got = preprocess(VLLMBackend._prompt(collapsed, request, earlier))["prompt_token_ids"]
+            assert list(got) == ids + earlier, (len(images), len(earlier), len(got))
+        expanded = preprocess(VLLMBackend._prompt(ids, request, []))["prompt_token_ids"]
+        assert len(expanded) == len(ids) + 35 * len(images)  # what the engine saw before the fix
