@@ -4,8 +4,8 @@ Routes (FastAPI ingress): ``GET /v1/models``, ``POST /v1/completions``, ``POST /
 with ``n``, ``max_tokens``, ``temperature`` (0 = greedy), ``top_p``, ``stop``, ``seed`` and
 ``stream`` (server-sent events ``data: {...}\\n\\n`` ending with ``data: [DONE]\\n\\n``).
 Chat messages may hold OpenAI content parts, images as base64 data URLs
-(``k15ray.serve.content_parts``), for a vision-language policy on the ``hf`` backend; every
-chunk of every choice carries the images again (``GenerationRequest.images``).
+(``k15ray.serve.content_parts``), for a vision-language policy; every chunk of every choice
+carries the images again (``GenerationRequest.images``).
 
 Batching, two ways:
 
@@ -217,12 +217,6 @@ class PolicyDeployment:
                 raise ApiError(
                     400, f"{located[0]} is an image, but the model {self.policy.name!r} is a text-only "
                     "policy; send text only, or serve a vision-language policy (a LLaVA-style directory)",
-                    param="messages",
-                )
-            if located and isinstance(self.policy.backend, AsyncBackend):
-                raise ApiError(
-                    400, f"{located[0]} is an image, but the model {self.policy.name!r} runs on the "
-                    "vllm backend, which takes no images yet; serve it with policy.backend 'hf'",
                     param="messages",
                 )
             chat = read_chat(dumped)

@@ -7,9 +7,12 @@ step (continuous batching): a request that arrives joins the running batch at th
 step, one that finishes leaves it, and nothing waits for a batch window (the deployment's
 ``@serve.batch`` is not used with this backend).
 
-Token ids in, token ids out: the engine is started without its tokenizer (the deployment
-tokenizes and decodes), asks for no log-probs (the OpenAI API answers ``logprobs: null``), and
-detokenizes nothing. The engine core runs in its own process (vLLM's default), so the replica's
+Token ids in, token ids out: the engine asks for no log-probs (the OpenAI API answers
+``logprobs: null``) and detokenizes nothing; the deployment tokenizes and decodes. A text-only
+policy's engine starts without its tokenizer; a vision-language policy's needs it, since vLLM's
+multi-modal processor reads it to expand each ``<image>``, and its requests' images go along as
+``multi_modal_data`` with one ``<image>`` per image (``k15ray.rollout.vllm_prompts``, as in the
+rollout engine). The engine core runs in its own process (vLLM's default), so the replica's
 event loop, which parses requests and streams answers, never waits on a GPU step.
 
 Sampling matches ``k15ray.rollout.vllm.VLLMBackend``: a seeded request gets its own stream from
@@ -27,6 +30,7 @@ from typing import Any
 from k15ray.config.repeat import RepeatConfig
 from k15ray.rollout.repeat import first_loop_end
 from k15ray.rollout.sampling import request_seed
+from k15ray.rollout.vllm_prompts import EnginePrompts
 from k15ray.types import BackendFinish, GenerationRequest, GenerationResult, SamplingParams
 
 
@@ -62,6 +66,15 @@ class AsyncVLLMBackend:
     ) -> None:
         if not Path(model_dir).is_dir():
             raise ValueError(f"{model_dir}: not a directory; pass a Hugging Face model directory")
+        from transformers import AutoConfig
+
+        from k15ray.models.llava_names import check_llava_names
+        from k15ray.models.vision_language import is_vision_config
+        from k15ray.rollout.vllm_plugin import register as register_vllm_plugin
+
+        register_vllm_plugin()  # as the rollout engine: also for a source checkout not installed
+        check_llava_names(model_dir)
+        vision = is_vision_config(AutoConfig.from_pretrained(str(model_dir)))
         try:
             from vllm.engine.arg_utils import AsyncEngineArgs
         except ImportError as err:  # pragma: no cover - depends on the machine
@@ -75,7 +88,7 @@ class AsyncVLLMBackend:
             dtype=dtype,
             seed=seed,
             max_model_len=max_model_len,
-            skip_tokenizer_init=True,
+            skip_tokenizer_init=not vision,  # vLLM expands <image> with the tokenizer
             disable_log_stats=True,
             **engine_kwargs,
         )
@@ -84,6 +97,7 @@ class AsyncVLLMBackend:
         os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
         self.engine = _async_llm_class().from_engine_args(args)
         hf_config = self.engine.model_config.hf_config
+        self._prompts = EnginePrompts.of(hf_config)
         eos = getattr(hf_config, "eos_token_id", None)
         self._eos: tuple[int, ...] = (
             tuple(eos) if isinstance(eos, list) else (() if eos is None else (int(eos),))
@@ -110,17 +124,18 @@ class AsyncVLLMBackend:
             seed=seed,
             detokenize=False,
             output_kind=RequestOutputKind.FINAL_ONLY,
+            logit_bias=self._prompts.logit_bias,
         )
 
     async def agenerate(
         self, request: GenerationRequest, params: SamplingParams
     ) -> GenerationResult:
-        """Continue ``request.token_ids`` by at most ``request.max_new_tokens`` tokens."""
-        from vllm.inputs import TokensPrompt
-
+        """Continue ``request.token_ids`` (with ``request.images``) by at most
+        ``request.max_new_tokens`` tokens."""
+        head = self._prompts.head(request)  # a UserError for images the policy cannot take
         if request.max_new_tokens <= 0:
             return GenerationResult(request.request_id, (), (), "length", 0)
-        prompt = TokensPrompt(prompt_token_ids=list(request.token_ids))
+        prompt = self._prompts.prompt(head, request)
         engine_id = f"{request.request_id}#{next(self._ids)}"
         final: Any = None
         async for output in self.engine.generate(

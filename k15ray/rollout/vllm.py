@@ -36,11 +36,11 @@ import numpy as np
 
 from k15ray.config.repeat import RepeatConfig
 from k15ray.models.llava_names import check_llava_names, llava_weights, tower_type
-from k15ray.models.vision_language import check_request_images
 from k15ray.rollout.image_probe import check_images_reach_model
 from k15ray.rollout.nccl_sync import NCCL_EXTENSION
 from k15ray.rollout.repeat import first_loop_ends
 from k15ray.rollout.sampling import request_seed
+from k15ray.rollout.vllm_prompts import EnginePrompts
 from k15ray.rollout.weight_sync import check_new_version
 from k15ray.types import BackendFinish, GenerationRequest, GenerationResult, SamplingParams
 
@@ -53,34 +53,6 @@ def _sampled_logprobs(logprobs: Any, token_ids: Sequence[int]) -> list[float]:
     if flat is not None and len(flat) == len(token_ids):  # logprobs=0: one entry per position
         return [float(x) for x in flat]
     return [float(step[t].logprob) for step, t in zip(logprobs or [], token_ids, strict=True)]
-
-
-def collapse_image_runs(token_ids: Sequence[int], image_token: int, tokens_per_image: int) -> list[int]:
-    """``token_ids`` with each image's run of ``tokens_per_image`` placeholders cut to one.
-
-    Rollout requests hold the expanded prompt (what the HF backend and the learner feed the
-    model); vLLM's processor expands every ``<image>`` of a token prompt again, so an expanded
-    prompt would get 36 x 36 placeholders and the image features on only the first 36. A prompt
-    whose placeholders do not come in whole runs is a ``ValueError`` (that their number matches
-    the images is ``check_request_images``'s check, made first).
-    """
-    out: list[int] = []
-    run = 0
-    for token in [*token_ids, -1]:
-        if token == image_token:
-            run += 1
-            continue
-        if run:
-            if run % tokens_per_image:
-                raise ValueError(
-                    f"a run of {run} image placeholders is not a whole number of images of "
-                    f"{tokens_per_image} tokens: encode the prompt with encode_vision_prompt"
-                )
-            out.extend([image_token] * (run // tokens_per_image))
-            run = 0
-        if token != -1:
-            out.append(token)
-    return out
 
 
 class VLLMBackend:
@@ -161,31 +133,28 @@ class VLLMBackend:
         if repeat_check_tokens < 1:
             raise ValueError(f"repeat_check_tokens must be >= 1, got {repeat_check_tokens}")
         self.repeat_check_tokens = repeat_check_tokens
-        self._hf_config = hf_config = self._llm.llm_engine.model_config.hf_config
-        image_token = getattr(hf_config, "image_token_id", None)  # a vision-language policy
-        self._image_token = None if image_token is None else int(image_token)
-        self._tokens_per_image = int(getattr(hf_config, "image_seq_length", None) or 0)
+        hf_config = self._llm.llm_engine.model_config.hf_config
+        self._prompts = prompts = EnginePrompts.of(hf_config)  # images: one <image> each (vllm_prompts)
         self._tower = tower_type(hf_config)  # the learner's weight names are renamed for it on sync
-        # a response never holds an image placeholder (as in the HF backend): a bias of -100 on it
-        self._logit_bias: dict[int, float] | None = (
-            None if self._image_token is None else {self._image_token: -100.0}
-        )
         eos = getattr(hf_config, "eos_token_id", None)
         self._eos: tuple[int, ...] = (
             tuple(eos) if isinstance(eos, list) else (() if eos is None else (int(eos),))
         )
-        if self._image_token is not None and self._tokens_per_image:  # an engine that drops images fails here
+        if prompts.sees_images:  # an engine that drops images fails here
             self._check_engine_prompt()
-            check_images_reach_model(self, self._image_token, self._tokens_per_image, "the vLLM engine")
+            assert prompts.image_token is not None
+            check_images_reach_model(self, prompts.image_token, prompts.tokens_per_image, "the vLLM engine")
 
     def _check_engine_prompt(self) -> None:
         """A ``RuntimeError`` unless the engine's prompt for a request with an image is the
         request's own token ids (what the learner scores): vLLM re-expands ``<image>``s itself."""
-        assert self._image_token is not None
-        request = GenerationRequest("image-prompt-check", (1, *[self._image_token] * self._tokens_per_image, 1), 1,
+        image, per_image = self._prompts.image_token, self._prompts.tokens_per_image
+        assert image is not None
+        request = GenerationRequest("image-prompt-check", (1, *[image] * per_image, 1), 1,
                                     images=(np.zeros((32, 32, 3), np.uint8),))
         params = self.sampling_params(request, SamplingParams(temperature=0.0, ignore_eos=True), 1)
-        (out,) = self._llm.generate([self._prompt(self._engine_ids(request), request, [])], params, use_tqdm=False)
+        prompt = self._prompts.prompt(self._prompts.head(request), request)
+        (out,) = self._llm.generate([prompt], params, use_tqdm=False)
         if list(out.prompt_token_ids) != list(request.token_ids):
             raise RuntimeError(
                 f"the vLLM engine turned a prompt of {len(request.token_ids)} tokens with one image into "
@@ -223,7 +192,7 @@ class VLLMBackend:
             logprobs=0 if params.logprobs else None,
             flat_logprobs=True,  # a few flat lists instead of one dict + object per token
             detokenize=False,
-            logit_bias=self._logit_bias,
+            logit_bias=self._prompts.logit_bias,
         )
 
     def _ready_to_generate(self) -> None:
@@ -236,25 +205,6 @@ class VLLMBackend:
                 "generate, or use sleep_level=1"
             )
 
-    def _engine_ids(self, request: GenerationRequest) -> list[int]:
-        """The request's prompt as vLLM takes it: vLLM expands each ``<image>`` of a token prompt
-        itself, so each image's expanded placeholders go as one token (``collapse_image_runs``)."""
-        if not request.images:
-            return list(request.token_ids)
-        assert self._image_token is not None and self._tokens_per_image
-        return collapse_image_runs(request.token_ids, self._image_token, self._tokens_per_image)
-
-    @staticmethod
-    def _prompt(head: list[int], request: GenerationRequest, earlier: list[int]) -> Any:
-        """vLLM's ``TokensPrompt`` of ``head`` (``_engine_ids`` of the request) + earlier tokens;
-        a request's images go along as ``multi_modal_data``."""
-        from vllm.inputs import TokensPrompt
-
-        prompt = TokensPrompt(prompt_token_ids=[*head, *earlier])
-        if request.images:
-            prompt["multi_modal_data"] = {"image": list(request.images)}
-        return prompt
-
     def generate(
         self, requests: Sequence[GenerationRequest], params: SamplingParams
     ) -> list[GenerationResult]:
@@ -266,9 +216,8 @@ class VLLMBackend:
         not continued. vLLM's prefix cache makes continuing a chunk cheap.
         """
         self._ready_to_generate()
-        for r in requests:  # before any decoding, as the HF backend checks them
-            check_request_images(self._hf_config, r)
-        heads = [self._engine_ids(r) for r in requests]  # once per call, not once per chunk
+        # checked before any decoding, as the HF backend checks them; collapsed once per call
+        heads = [self._prompts.head(r) for r in requests]
         check = params.detect_repeats and self.repeat_config.enabled
         chunk = (
             self.repeat_check_tokens
@@ -282,7 +231,7 @@ class VLLMBackend:
         ]
         round_ = 0
         while active := [i for i, f in enumerate(finish) if f is None]:
-            prompts = [self._prompt(heads[i], requests[i], tokens[i]) for i in active]
+            prompts = [self._prompts.prompt(heads[i], requests[i], tokens[i]) for i in active]
             sampling = [
                 self.sampling_params(
                     requests[i],

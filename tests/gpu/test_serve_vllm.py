@@ -56,3 +56,37 @@ def test_async_engine_serves_concurrent_requests(model_dir: Path) -> None:
             backend.shutdown()
 
     asyncio.run(main())
+
+
+def test_async_engine_answers_image_requests_like_the_hf_backend(tmp_path: Path) -> None:
+    """The policy application's engine takes images (one <image> per image, its tokenizer on):
+    greedy answers for two images and a text-only prompt match ``HFBackend``'s on the same weights."""
+    pytest.importorskip("vllm")
+    import numpy as np
+    from transformers import AutoProcessor
+
+    from k15ray.models import create_model
+    from k15ray.prompting import encode_vision_prompt
+    from k15ray.rollout.hf import HFBackend
+    from k15ray.serve.vllm_async import AsyncVLLMBackend
+    from k15ray.types import GenerationRequest, SamplingParams
+
+    vl_dir = create_model("tiny-vl", tmp_path / "tiny-vl", seed=0)
+    processor = AutoProcessor.from_pretrained(str(vl_dir))
+    noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    white = np.full((64, 64, 3), 255, np.uint8)
+    requests = [GenerationRequest(f"r{i}", tuple(encode_vision_prompt(processor, "How many?", [im])), 8, images=(im,))
+                for i, im in enumerate((noise, white))]
+    requests.append(GenerationRequest("text", tuple(encode_vision_prompt(processor, "How many?", [])), 8))
+    greedy = SamplingParams(temperature=0.0, ignore_eos=True, detect_repeats=False)
+    hf = HFBackend.from_pretrained(vl_dir, device="cuda").generate(requests, greedy)
+
+    async def main() -> list[tuple[int, ...]]:
+        backend = AsyncVLLMBackend(vl_dir, gpu_memory_utilization=0.2, enforce_eager=True, dtype="float32")
+        try:
+            results = await asyncio.gather(*(backend.agenerate(r, greedy) for r in requests))
+            return [r.token_ids for r in results]
+        finally:
+            backend.shutdown()
+
+    assert asyncio.run(main()) == [h.token_ids for h in hf]

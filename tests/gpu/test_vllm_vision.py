@@ -20,6 +20,7 @@ def test_vllm_generates_with_images_like_the_hf_backend(tmp_path: Path) -> None:
     from k15ray.prompting import encode_vision_prompt
     from k15ray.rollout.hf import HFBackend
     from k15ray.rollout.vllm import VLLMBackend
+    from k15ray.rollout.vllm_prompts import EnginePrompts
     from k15ray.types import GenerationRequest, SamplingParams
 
     vl_dir = create_model("tiny-vl", tmp_path / "tiny-vl", seed=0)
@@ -37,7 +38,8 @@ def test_vllm_generates_with_images_like_the_hf_backend(tmp_path: Path) -> None:
     assert all(126 not in g.token_ids for g in got)  # the image placeholder is never sampled
     # vLLM expands each <image> of a token prompt itself: the engine's prompt is the learner's
     # (on the H100 on 2026-12-07 an expanded prompt became 83 tokens, 36 features + 35 plain <image>)
-    raw = vllm.llm.generate([vllm._prompt(vllm._engine_ids(requests[0]), requests[0], [])],
+    engine_prompts = EnginePrompts.of(vllm.llm.llm_engine.model_config.hf_config)
+    raw = vllm.llm.generate([engine_prompts.prompt(engine_prompts.head(requests[0]), requests[0])],
                            vllm.sampling_params(requests[0], params, 1))
     assert list(raw[0].prompt_token_ids) == list(requests[0].token_ids)
     # every request compared before failing: which of them differ tells where to look (the noise

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from transformers import LlavaConfig
+from transformers import LlavaConfig, Qwen2Config
 
 from k15ray.errors import UserError
 from k15ray.models.vision_language import check_request_images
-from k15ray.rollout.vllm import collapse_image_runs
+from k15ray.rollout.vllm_prompts import EnginePrompts, collapse_image_runs
 from k15ray.types import GenerationRequest
 
 IMG = 126
@@ -34,6 +34,19 @@ def test_placeholders_that_do_not_match_the_images_are_named() -> None:
         check_request_images(config, one_image_of_placeholders)
 
 
+
+def test_engine_prompts_check_each_request_before_collapsing_it() -> None:
+    prompts = EnginePrompts.of(LlavaConfig(image_token_index=IMG, image_seq_length=36))
+    assert prompts.sees_images and prompts.logit_bias == {IMG: -100.0}
+    assert prompts.head(GenerationRequest("r", (4, *[IMG] * 36, 5), 1, images=(BLACK,))) == [4, IMG, 5]
+    assert prompts.head(GenerationRequest("t", (4, 5), 1)) == [4, 5]
+    with pytest.raises(UserError, match="2 image\\(s\\) but 36 image tokens"):
+        prompts.head(GenerationRequest("r", (4, *[IMG] * 36, 5), 1, images=(BLACK, BLACK)))
+    text_only = EnginePrompts.of(Qwen2Config(vocab_size=200))
+    assert (text_only.sees_images, text_only.logit_bias) == (False, None)
+    with pytest.raises(UserError, match="text-only policy"):
+        text_only.head(GenerationRequest("r", (4, 5), 1, images=(BLACK,)))
+
 def test_vllm_expands_the_backends_prompt_into_the_requests_ids(tmp_path) -> None:
     """vLLM's own input processor (no engine, no GPU) on the backend's prompts: the collapsed prompt,
     alone and with a partial rollout's earlier tokens, comes back as exactly the request's ids, for
@@ -44,27 +57,26 @@ def test_vllm_expands_the_backends_prompt_into_the_requests_ids(tmp_path) -> Non
 
     if not current_platform.device_type:
         pytest.skip(f"vLLM {vllm.__version__} here has no platform (no GPU, no CPU build)")
-    from transformers import AutoConfig, AutoProcessor
+    from transformers import AutoProcessor
     from vllm.engine.arg_utils import EngineArgs
     from vllm.inputs.preprocess import InputPreprocessor
 
     from k15ray.models import create_model
     from k15ray.prompting import encode_vision_prompt
-    from k15ray.rollout.vllm import VLLMBackend
     from k15ray.rollout.vllm_plugin import register
 
     register()
     vl_dir = create_model("tiny-vl", tmp_path / "tiny-vl", seed=0)
     processor = AutoProcessor.from_pretrained(str(vl_dir))
-    image_token = AutoConfig.from_pretrained(str(vl_dir)).image_token_id
-    preprocess = InputPreprocessor(EngineArgs(model=str(vl_dir), enforce_eager=True).create_engine_config()).preprocess
+    engine_config = EngineArgs(model=str(vl_dir), enforce_eager=True).create_engine_config()
+    prompts = EnginePrompts.of(engine_config.model_config.hf_config)  # as both vLLM backends make it
+    preprocess = InputPreprocessor(engine_config).preprocess
     noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
     for images in ((noise,), (noise, BLACK)):
         ids = list(encode_vision_prompt(processor, "How many dots?", list(images)))
         request = GenerationRequest("r", tuple(ids), 4, images=images)
-        collapsed = collapse_image_runs(ids, image_token, ids.count(image_token) // len(images))
         for earlier in ([], [5, 6, 7]):
-            got = preprocess(VLLMBackend._prompt(collapsed, request, earlier))["prompt_token_ids"]
+            got = preprocess(prompts.prompt(prompts.head(request), request, earlier))["prompt_token_ids"]
             assert list(got) == ids + earlier, (len(images), len(earlier), len(got))
-        expanded = preprocess(VLLMBackend._prompt(ids, request, []))["prompt_token_ids"]
+        expanded = preprocess(prompts.prompt(ids, request))["prompt_token_ids"]
         assert len(expanded) == len(ids) + 35 * len(images)  # what the engine saw before the fix
