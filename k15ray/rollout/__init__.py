@@ -2,7 +2,9 @@
 
 * ``k15ray.rollout.hf.HFBackend``: transformers backend (CPU default, GPU fallback);
 * ``k15ray.rollout.vllm.VLLMBackend``: vLLM backend (GPU, ``k15ray[vllm]``);
-* ``k15ray.rollout.actor``: ``RolloutWorker`` (Ray actor) and ``RolloutPool`` (replaces dead actors);
+* ``k15ray.rollout.worker``: ``RolloutWorker`` (one backend in a Ray actor);
+* ``k15ray.rollout.actor``: ``RolloutPool`` (the workers as Ray actors; replaces dead ones);
+* ``k15ray.rollout.vllm_prompts``: a request as a vLLM engine takes it (images: one ``<image>`` each);
 * ``k15ray.rollout.weight_sync``: versioned weight pushes through the Ray object store;
 * ``k15ray.rollout.repeat``: streaming repeat detection;
 * ``k15ray.rollout.sampling``: the sampling rule and per-request random streams both backends share.
@@ -17,7 +19,7 @@ from typing import Any
 
 _EXPORTS = {
     "HFBackend": "k15ray.rollout.hf",
-    "RolloutWorker": "k15ray.rollout.actor",
+    "RolloutWorker": "k15ray.rollout.worker",
     "RolloutPool": "k15ray.rollout.actor",
     "make_backend": "k15ray.rollout.backends",
     "WeightSync": "k15ray.rollout.weight_sync",

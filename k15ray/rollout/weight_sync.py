@@ -100,7 +100,7 @@ class WeightSync:
 
     ``latest`` is kept so that an actor started later (a replacement) loads the current weights.
     Actors must have a remote method ``update_weights(weights: WeightsRef) -> int`` returning the
-    version they hold afterwards (``k15ray.rollout.actor.RolloutWorker``)."""
+    version they hold afterwards (``k15ray.rollout.worker.RolloutWorker``)."""
 
     def __init__(self) -> None:
         self.latest: WeightsRef | None = None

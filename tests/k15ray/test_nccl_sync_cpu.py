@@ -125,7 +125,8 @@ def test_bad_inputs_say_what_to_fix() -> None:
 def test_nccl_sync_needs_the_vllm_backend(tmp_path: Path, ray_session: None) -> None:
     from k15ray.config.rollout import RolloutConfig
     from k15ray.models import create_model
-    from k15ray.rollout.actor import RolloutPool, RolloutWorker
+    from k15ray.rollout.actor import RolloutPool
+    from k15ray.rollout.worker import RolloutWorker
 
     model_dir = create_model("tiny", tmp_path / "tiny")
     worker = RolloutWorker(model_dir, "hf")
