@@ -141,6 +141,11 @@ class VLLMBackend:
             tuple(eos) if isinstance(eos, list) else (() if eos is None else (int(eos),))
         )
         if prompts.sees_images:  # an engine that drops images fails here
+            if not hasattr(self._llm.llm_engine, "reset_encoder_cache"):
+                raise RuntimeError(
+                    "this vLLM cannot reset its encoder cache, so images would keep features of old "
+                    "weights after a sync; use vLLM 0.26 to 0.33, or rollout backend 'hf'"
+                )
             self._check_engine_prompt()
             assert prompts.image_token is not None
             check_images_reach_model(self, prompts.image_token, prompts.tokens_per_image, "the vLLM engine")
@@ -280,10 +285,18 @@ class VLLMBackend:
             return len(items)
 
         self._llm.apply_model(load)
-        # Cached prefixes were computed with the old weights.
-        self._llm.reset_prefix_cache()
+        self._forget_old_weights()
         self._weights_valid = True
         self._version = version
+
+    def _forget_old_weights(self) -> None:
+        """Drop what the engine computed with the old weights: cached prefixes' KV and, for a
+        vision-language policy, the encoder cache. vLLM keeps each image's features by the image's
+        hash across requests, and loading weights through ``apply_model`` does not clear them (its
+        own ``reload_weights`` does), so an image seen before would keep its old features."""
+        self._llm.reset_prefix_cache()
+        if self._prompts.sees_images:
+            self._llm.llm_engine.reset_encoder_cache()
 
     def init_nccl(self, host: str, port: int, rank_offset: int, world_size: int) -> list[int]:
         """Join the learner's NCCL weight-sync group (``k15ray.rollout.nccl_sync``); each engine
@@ -301,7 +314,7 @@ class VLLMBackend:
         if self._asleep:
             self.wake()
         self._llm.collective_rpc("k15_receive_weights", args=(dict(layout_wire),))
-        self._llm.reset_prefix_cache()  # cached prefixes were computed with the old weights
+        self._forget_old_weights()
         self._weights_valid = True
         self._version = version
 

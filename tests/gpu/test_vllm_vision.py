@@ -60,6 +60,8 @@ def test_vllm_generates_with_images_like_the_hf_backend(tmp_path: Path) -> None:
     with torch.no_grad():
         state["model.vision_tower.embeddings.patch_embedding.weight"].mul_(-3.0)
     vllm.update_weights(state, version=2)
+    # the same three images again: vLLM's encoder cache holds their features from version 1 unless
+    # update_weights resets it (apply_model does not), so they must change here
     changed = vllm.generate(requests, params)
     assert [g.logprobs[:4] for g in changed[:3]] != [g.logprobs[:4] for g in got[:3]]
     assert changed[3].token_ids == got[3].token_ids  # the text-only request sees no tower
