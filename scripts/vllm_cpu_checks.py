@@ -3,6 +3,8 @@
 vLLM's input processing and its model classes are Python; only the engine's kernels need a GPU (or
 a CPU build of vLLM). Given vLLM's Python package, this script checks, on the CPU:
 
+0. start: vLLM's ``InputProcessor`` (the engine's multi-modal profiling) starts with
+   ``processor_cache_kwargs`` (and, with transformers 5.23 or later, fails without them);
 1. prompts: vLLM's ``InputPreprocessor`` expands ``EnginePrompts``' prompt (one ``<image>`` per
    image) into exactly the request's ids, for one and two images, with a partial rollout's earlier
    tokens too; the expanded prompt comes back 35 tokens longer per image (the H100 bug);
@@ -54,12 +56,20 @@ def check_prompts(vl_dir: str) -> None:
     from transformers import AutoProcessor
     from vllm.engine.arg_utils import EngineArgs
     from vllm.inputs.preprocess import InputPreprocessor
+    from vllm.v1.engine.input_processor import InputProcessor
 
     from k15ray.prompting import encode_vision_prompt
-    from k15ray.rollout.vllm_prompts import EnginePrompts
+    from k15ray.rollout.vllm_prompts import EnginePrompts, processor_cache_kwargs
     from k15ray.types import GenerationRequest
 
-    config = EngineArgs(model=vl_dir, enforce_eager=True).create_engine_config()
+    kwargs = processor_cache_kwargs(vl_dir)
+    for name, engine_kwargs in (("vLLM's defaults", {}), (f"processor_cache_kwargs {kwargs}", kwargs)):
+        try:
+            InputProcessor(EngineArgs(model=vl_dir, enforce_eager=True, **engine_kwargs).create_engine_config())
+            print(f"engine input processor with {name}: starts")
+        except ValueError as err:
+            print(f"engine input processor with {name}: fails ({str(err).splitlines()[0][:90]})")
+    config = EngineArgs(model=vl_dir, enforce_eager=True, **kwargs).create_engine_config()
     prompts = EnginePrompts.of(config.model_config.hf_config)
     preprocess = InputPreprocessor(config).preprocess
     processor = AutoProcessor.from_pretrained(vl_dir)

@@ -30,7 +30,7 @@ from typing import Any
 from k15ray.config.repeat import RepeatConfig
 from k15ray.rollout.repeat import first_loop_end
 from k15ray.rollout.sampling import request_seed
-from k15ray.rollout.vllm_prompts import EnginePrompts
+from k15ray.rollout.vllm_prompts import EnginePrompts, processor_cache_kwargs
 from k15ray.types import BackendFinish, GenerationRequest, GenerationResult, SamplingParams
 
 
@@ -66,15 +66,13 @@ class AsyncVLLMBackend:
     ) -> None:
         if not Path(model_dir).is_dir():
             raise ValueError(f"{model_dir}: not a directory; pass a Hugging Face model directory")
-        from transformers import AutoConfig
-
         from k15ray.models.llava_names import check_llava_names
-        from k15ray.models.vision_language import is_vision_config
+        from k15ray.models.vision_language import is_vision_model_dir
         from k15ray.rollout.vllm_plugin import register as register_vllm_plugin
 
         register_vllm_plugin()  # as the rollout engine: also for a source checkout not installed
         check_llava_names(model_dir)
-        vision = is_vision_config(AutoConfig.from_pretrained(str(model_dir)))
+        vision = is_vision_model_dir(model_dir)
         try:
             from vllm.engine.arg_utils import AsyncEngineArgs
         except ImportError as err:  # pragma: no cover - depends on the machine
@@ -90,7 +88,7 @@ class AsyncVLLMBackend:
             max_model_len=max_model_len,
             skip_tokenizer_init=not vision,  # vLLM expands <image> with the tokenizer
             disable_log_stats=True,
-            **engine_kwargs,
+            **{**processor_cache_kwargs(model_dir), **engine_kwargs},
         )
         # the engine core is a process of its own: forked, it would inherit a CUDA context that
         # the caller may already hold (vLLM then fails in the child), so it is spawned

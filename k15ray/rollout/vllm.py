@@ -40,7 +40,7 @@ from k15ray.rollout.image_probe import check_images_reach_model
 from k15ray.rollout.nccl_sync import NCCL_EXTENSION
 from k15ray.rollout.repeat import first_loop_ends
 from k15ray.rollout.sampling import request_seed
-from k15ray.rollout.vllm_prompts import EnginePrompts
+from k15ray.rollout.vllm_prompts import EnginePrompts, processor_cache_kwargs
 from k15ray.rollout.weight_sync import check_new_version
 from k15ray.types import BackendFinish, GenerationRequest, GenerationResult, SamplingParams
 
@@ -115,6 +115,7 @@ class VLLMBackend:
         engine_kwargs.setdefault("worker_extension_cls", NCCL_EXTENSION)
         # log-probs at the sampling temperature, as the learner recomputes them (module docstring)
         engine_kwargs.setdefault("logprobs_mode", "processed_logprobs")
+        engine_kwargs = {**processor_cache_kwargs(model_dir), **engine_kwargs}
         self._llm = LLM(
             model=str(model_dir),
             gpu_memory_utilization=gpu_memory_utilization,

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from k15ray.models.vision_language import check_request_images
+from k15ray.models.vision_language import check_request_images, is_vision_model_dir
 from k15ray.types import GenerationRequest
 
 
@@ -96,3 +97,26 @@ class EnginePrompts:
         if request.images:
             prompt["multi_modal_data"] = {"image": list(request.images)}
         return prompt
+
+
+def processor_cache_kwargs(model_dir: str | Path) -> dict[str, Any]:
+    """Engine arguments a vision-language policy's processor needs: ``{"mm_processor_cache_gb": 0}``
+    when its processor refuses a text with an image placeholder and no image, else none.
+
+    When vLLM 0.26 starts an engine with its multi-modal processor cache on, it profiles with the
+    dummy text ``<image>`` sent to the Hugging Face processor without the image (the image goes
+    through the cache apart). transformers 5.23 and later refuse that ("Found 1 <image> tokens in
+    the text but no images were passed"), so the engine fails to start (seen with vLLM 0.26's
+    processor and transformers 5.25 on the CPU). Without the cache, vLLM sends text and images
+    together. The probe asks the processor itself, so an older transformers keeps the cache.
+    """
+    if not is_vision_model_dir(model_dir):
+        return {}
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(str(model_dir))
+    try:
+        processor(text=getattr(processor, "image_token", "<image>"))
+    except ValueError:
+        return {"mm_processor_cache_gb": 0}
+    return {}

@@ -8,7 +8,7 @@ from transformers import LlavaConfig, Qwen2Config
 
 from k15ray.errors import UserError
 from k15ray.models.vision_language import check_request_images
-from k15ray.rollout.vllm_prompts import EnginePrompts, collapse_image_runs
+from k15ray.rollout.vllm_prompts import EnginePrompts, collapse_image_runs, processor_cache_kwargs
 from k15ray.types import GenerationRequest
 
 IMG = 126
@@ -68,15 +68,55 @@ def test_vllm_expands_the_backends_prompt_into_the_requests_ids(tmp_path) -> Non
     register()
     vl_dir = create_model("tiny-vl", tmp_path / "tiny-vl", seed=0)
     processor = AutoProcessor.from_pretrained(str(vl_dir))
-    engine_config = EngineArgs(model=str(vl_dir), enforce_eager=True).create_engine_config()
-    prompts = EnginePrompts.of(engine_config.model_config.hf_config)  # as both vLLM backends make it
-    preprocess = InputPreprocessor(engine_config).preprocess
     noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
-    for images in ((noise,), (noise, BLACK)):
-        ids = list(encode_vision_prompt(processor, "How many dots?", list(images)))
-        request = GenerationRequest("r", tuple(ids), 4, images=images)
-        for earlier in ([], [5, 6, 7]):
-            got = preprocess(prompts.prompt(prompts.head(request), request, earlier))["prompt_token_ids"]
-            assert list(got) == ids + earlier, (len(images), len(earlier), len(got))
-        expanded = preprocess(prompts.prompt(ids, request))["prompt_token_ids"]
-        assert len(expanded) == len(ids) + 35 * len(images)  # what the engine saw before the fix
+    # with vLLM's processor cache (its default) and without (what processor_cache_kwargs may ask)
+    for cache in ({}, {"mm_processor_cache_gb": 0}):
+        engine_config = EngineArgs(model=str(vl_dir), enforce_eager=True, **cache).create_engine_config()
+        prompts = EnginePrompts.of(engine_config.model_config.hf_config)  # as both vLLM backends make it
+        preprocess = InputPreprocessor(engine_config).preprocess
+        for images in ((noise,), (noise, BLACK)):
+            ids = list(encode_vision_prompt(processor, "How many dots?", list(images)))
+            request = GenerationRequest("r", tuple(ids), 4, images=images)
+            for earlier in ([], [5, 6, 7]):
+                got = preprocess(prompts.prompt(prompts.head(request), request, earlier))["prompt_token_ids"]
+                assert list(got) == ids + earlier, (cache, len(images), len(earlier), len(got))
+            expanded = preprocess(prompts.prompt(ids, request))["prompt_token_ids"]
+            assert len(expanded) == len(ids) + 35 * len(images)  # what the engine saw before the fix
+
+
+def test_the_processor_cache_is_off_where_the_processor_refuses_a_placeholder_without_image(tmp_path) -> None:
+    """vLLM 0.26 profiles with the text ``<image>`` and no image when its processor cache is on;
+    transformers 5.23 and later refuse that (bisected over the wheels: 5.22.2 accepts it)."""
+    import transformers
+    from packaging.version import Version
+
+    from k15ray.models import create_model
+
+    vl_dir = create_model("tiny-vl", tmp_path / "tiny-vl", seed=0)
+    refuses = Version(transformers.__version__) >= Version("5.23")
+    assert processor_cache_kwargs(vl_dir) == ({"mm_processor_cache_gb": 0} if refuses else {})
+    assert processor_cache_kwargs(create_model("tiny", tmp_path / "tiny", seed=0)) == {}
+
+
+def test_vllm_input_processor_starts_for_tiny_vl_with_those_arguments(tmp_path) -> None:
+    """vLLM's own ``InputProcessor`` (the engine's first multi-modal step: it profiles the
+    processor with dummy inputs) starts for tiny-vl with ``processor_cache_kwargs``; where they turn
+    the cache off, it fails without them. Skipped where vLLM has no platform, as above."""
+    vllm = pytest.importorskip("vllm")
+    from vllm.platforms import current_platform
+
+    if not current_platform.device_type:
+        pytest.skip(f"vLLM {vllm.__version__} here has no platform (no GPU, no CPU build)")
+    from vllm.engine.arg_utils import EngineArgs
+    from vllm.v1.engine.input_processor import InputProcessor
+
+    from k15ray.models import create_model
+    from k15ray.rollout.vllm_plugin import register
+
+    register()
+    vl_dir = str(create_model("tiny-vl", tmp_path / "tiny-vl", seed=0))
+    kwargs = processor_cache_kwargs(vl_dir)
+    InputProcessor(EngineArgs(model=vl_dir, enforce_eager=True, **kwargs).create_engine_config())
+    if kwargs:
+        with pytest.raises(ValueError, match="LlavaProcessor"):
+            InputProcessor(EngineArgs(model=vl_dir, enforce_eager=True).create_engine_config())
