@@ -142,12 +142,8 @@ class AsyncVLLMBackend:
             final = output
         if final is None:
             raise RuntimeError(f"vLLM returned no output for request {request.request_id!r}")
-        if request.images and list(final.prompt_token_ids or ()) != list(request.token_ids):
-            raise RuntimeError(  # the rollout engine checks this once at start (docs/vision.md)
-                f"vLLM turned request {request.request_id!r}'s prompt of {len(request.token_ids)} tokens "
-                f"into {len(final.prompt_token_ids or ())}: its image placeholders no longer match; "
-                "serve this policy with policy.backend 'hf' and report the vLLM version"
-            )
+        if request.images:  # the rollout engine checks this once at start (docs/vision.md)
+            self._prompts.check_engine_ids(request, final.prompt_token_ids, "serve it with policy.backend 'hf'")
         completion = final.outputs[0]
         tokens = [int(t) for t in completion.token_ids]
         finish: BackendFinish = "stop" if str(completion.finish_reason) == "stop" else "length"

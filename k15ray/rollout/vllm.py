@@ -161,12 +161,7 @@ class VLLMBackend:
         params = self.sampling_params(request, SamplingParams(temperature=0.0, ignore_eos=True), 1)
         prompt = self._prompts.prompt(self._prompts.head(request), request)
         (out,) = self._llm.generate([prompt], params, use_tqdm=False)
-        if list(out.prompt_token_ids) != list(request.token_ids):
-            raise RuntimeError(
-                f"the vLLM engine turned a prompt of {len(request.token_ids)} tokens with one image into "
-                f"{len(out.prompt_token_ids)}: its image placeholders no longer match the learner's, so "
-                "rollouts would be scored on other tokens; use rollout backend 'hf' and report the vLLM version"
-            )
+        self._prompts.check_engine_ids(request, out.prompt_token_ids, "use rollout backend 'hf'")
 
     @property
     def policy_version(self) -> int:

@@ -88,6 +88,19 @@ class EnginePrompts:
         return collapse_image_runs(request.token_ids, self.image_token, per_image)
 
     @staticmethod
+    def check_engine_ids(request: GenerationRequest, engine_ids: Sequence[int] | None, fix: str) -> None:
+        """A ``RuntimeError`` unless the ids the engine ran for ``request`` (its output's
+        ``prompt_token_ids``) are the request's own, what the learner scores; ``fix`` ends the
+        message (which backend to use instead)."""
+        got = list(engine_ids or ())
+        if got != list(request.token_ids):
+            raise RuntimeError(
+                f"the vLLM engine turned request {request.request_id!r}'s prompt of {len(request.token_ids)} "
+                f"tokens with {len(request.images)} image(s) into {len(got)}: its image placeholders no "
+                f"longer match the learner's; {fix} and report the vLLM version"
+            )
+
+    @staticmethod
     def prompt(head: Sequence[int], request: GenerationRequest, earlier: Sequence[int] = ()) -> Any:
         """vLLM's ``TokensPrompt`` of ``head`` (``head(request)``) + earlier tokens (a partial
         rollout's); the request's images go along as ``multi_modal_data``."""

@@ -34,7 +34,6 @@ def test_placeholders_that_do_not_match_the_images_are_named() -> None:
         check_request_images(config, one_image_of_placeholders)
 
 
-
 def test_engine_prompts_check_each_request_before_collapsing_it() -> None:
     prompts = EnginePrompts.of(LlavaConfig(image_token_index=IMG, image_seq_length=36))
     assert prompts.sees_images and prompts.logit_bias == {IMG: -100.0}
@@ -47,31 +46,47 @@ def test_engine_prompts_check_each_request_before_collapsing_it() -> None:
     with pytest.raises(UserError, match="text-only policy"):
         text_only.head(GenerationRequest("r", (4, 5), 1, images=(BLACK,)))
 
-def test_vllm_expands_the_backends_prompt_into_the_requests_ids(tmp_path) -> None:
-    """vLLM's own input processor (no engine, no GPU) on the backend's prompts: the collapsed prompt,
-    alone and with a partial rollout's earlier tokens, comes back as exactly the request's ids, for
-    one and two images; the expanded one does not (the bug met on the H100 on 2026-12-08). Runs
-    wherever vLLM imports with a platform (the GPU machine, a CPU build); skipped in CI."""
+
+def test_the_engine_ids_of_a_request_must_be_its_own() -> None:
+    request = GenerationRequest("r", (4, *[IMG] * 36, 5), 1, images=(BLACK,))
+    EnginePrompts.check_engine_ids(request, [4, *[IMG] * 36, 5], "use rollout backend 'hf'")
+    with pytest.raises(RuntimeError, match="prompt of 38 tokens with 1 image\\(s\\) into 73.*use rollout backend 'hf'"):
+        EnginePrompts.check_engine_ids(request, [4, *[IMG] * 71, 5], "use rollout backend 'hf'")
+
+
+@pytest.fixture
+def vllm_tiny_vl(tmp_path):
+    """tiny-vl's directory where vLLM imports with a platform (the GPU machine, a CPU build of
+    vLLM), with k15ray's vLLM plugin registered; the test is skipped elsewhere (CI)."""
     vllm = pytest.importorskip("vllm")
     from vllm.platforms import current_platform
 
     if not current_platform.device_type:
         pytest.skip(f"vLLM {vllm.__version__} here has no platform (no GPU, no CPU build)")
+    from k15ray.models import create_model
+    from k15ray.rollout.vllm_plugin import register
+
+    register()
+    return str(create_model("tiny-vl", tmp_path / "tiny-vl", seed=0))
+
+
+def test_vllm_expands_the_backends_prompt_into_the_requests_ids(vllm_tiny_vl: str) -> None:
+    """vLLM's own input processor (no engine, no GPU) on the backend's prompts: the collapsed prompt,
+    alone and with a partial rollout's earlier tokens, comes back as exactly the request's ids, for
+    one and two images; the expanded one does not (the bug met on the H100 on 2026-12-08). Runs
+    wherever vLLM imports with a platform (the GPU machine, a CPU build); skipped in CI."""
     from transformers import AutoProcessor
     from vllm.engine.arg_utils import EngineArgs
     from vllm.inputs.preprocess import InputPreprocessor
 
-    from k15ray.models import create_model
     from k15ray.prompting import encode_vision_prompt
-    from k15ray.rollout.vllm_plugin import register
 
-    register()
-    vl_dir = create_model("tiny-vl", tmp_path / "tiny-vl", seed=0)
-    processor = AutoProcessor.from_pretrained(str(vl_dir))
+    vl_dir = vllm_tiny_vl
+    processor = AutoProcessor.from_pretrained(vl_dir)
     noise = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
     # with vLLM's processor cache (its default) and without (what processor_cache_kwargs may ask)
     for cache in ({}, {"mm_processor_cache_gb": 0}):
-        engine_config = EngineArgs(model=str(vl_dir), enforce_eager=True, **cache).create_engine_config()
+        engine_config = EngineArgs(model=vl_dir, enforce_eager=True, **cache).create_engine_config()
         prompts = EnginePrompts.of(engine_config.model_config.hf_config)  # as both vLLM backends make it
         preprocess = InputPreprocessor(engine_config).preprocess
         for images in ((noise,), (noise, BLACK)):
@@ -98,23 +113,14 @@ def test_the_processor_cache_is_off_where_the_processor_refuses_a_placeholder_wi
     assert processor_cache_kwargs(create_model("tiny", tmp_path / "tiny", seed=0)) == {}
 
 
-def test_vllm_input_processor_starts_for_tiny_vl_with_those_arguments(tmp_path) -> None:
+def test_vllm_input_processor_starts_for_tiny_vl_with_those_arguments(vllm_tiny_vl: str) -> None:
     """vLLM's own ``InputProcessor`` (the engine's first multi-modal step: it profiles the
     processor with dummy inputs) starts for tiny-vl with ``processor_cache_kwargs``; where they turn
     the cache off, it fails without them. Skipped where vLLM has no platform, as above."""
-    vllm = pytest.importorskip("vllm")
-    from vllm.platforms import current_platform
-
-    if not current_platform.device_type:
-        pytest.skip(f"vLLM {vllm.__version__} here has no platform (no GPU, no CPU build)")
     from vllm.engine.arg_utils import EngineArgs
     from vllm.v1.engine.input_processor import InputProcessor
 
-    from k15ray.models import create_model
-    from k15ray.rollout.vllm_plugin import register
-
-    register()
-    vl_dir = str(create_model("tiny-vl", tmp_path / "tiny-vl", seed=0))
+    vl_dir = vllm_tiny_vl
     kwargs = processor_cache_kwargs(vl_dir)
     InputProcessor(EngineArgs(model=vl_dir, enforce_eager=True, **kwargs).create_engine_config())
     if kwargs:
